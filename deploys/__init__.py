@@ -1,0 +1,1 @@
+"""dlrig's packaged deploys: one ``@deploy`` per module, each with prefixed ``DEFAULTS``."""

@@ -1,0 +1,1 @@
+"""Pure logic shared by the deploys: no pyinfra state, unit-tested alone."""

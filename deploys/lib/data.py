@@ -1,0 +1,119 @@
+"""Host data checks shared by every packaged deploy.
+
+Each deploy module declares ``DEFAULTS`` (its prefixed data keys and their defaults) and lists
+itself in ``DEPLOY_MODULES``. ``check_host_data`` runs at the top of every deploy, before any
+operation is added, so a mistyped key or a value of the wrong type stops the run before anything
+on the host changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+# Every module under deploys/ that owns data keys. The README table test walks this list.
+DEPLOY_MODULES: tuple[str, ...] = (
+    "deploys.apt_sources",
+    "deploys.ldconfig",
+)
+
+# Data keys that pyinfra itself (or its connectors) reads: never reported as unknown.
+_PYINFRA_PREFIXES = ("ssh_", "chroot_", "docker_", "local_", "winrm_", "vagrant_", "_")
+
+
+class DataError(ValueError):
+    """A host data value that dlrig cannot accept."""
+
+
+def all_defaults() -> dict[str, dict[str, Any]]:
+    """Map each deploy module's key prefix to its DEFAULTS."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in DEPLOY_MODULES:
+        module = importlib.import_module(name)
+        out[module.PREFIX] = module.DEFAULTS
+    return out
+
+
+def known_keys() -> dict[str, Any]:
+    """Every data key dlrig knows, with its default."""
+    keys: dict[str, Any] = {}
+    for defaults in all_defaults().values():
+        keys.update(defaults)
+    return keys
+
+
+def _closest(key: str, candidates: list[str]) -> str | None:
+    matches = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def unknown_keys(data: Mapping[str, Any]) -> list[str]:
+    """Return one error line per host data key that looks like dlrig's but is not known.
+
+    A key is dlrig's when it starts with a deploy's prefix, or when it is a near miss of a known
+    key (``boost_verison``, ``bost_version``). pyinfra's own keys and unrelated user keys pass.
+    """
+    known = known_keys()
+    prefixes = tuple(all_defaults())
+    errors = []
+    for key in sorted(data):
+        if key in known or key.startswith(_PYINFRA_PREFIXES):
+            continue
+        near = _closest(key, list(known))
+        if key.startswith(prefixes) or near:
+            hint = f"; did you mean {near!r}?" if near else ""
+            errors.append(f"unknown data key {key!r}{hint}")
+    return errors
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def type_errors(data: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[str]:
+    """Return one error line per key whose value's type differs from its default's type.
+
+    Defaults of ``None`` accept any value. ``int`` is accepted where a ``float`` is expected;
+    ``bool`` is never accepted for ``int`` (and the other way round).
+    """
+    errors = []
+    for key, default in defaults.items():
+        if key not in data or default is None:
+            continue
+        value = data[key]
+        if value is None:
+            continue
+        expected = type(default)
+        ok = isinstance(value, expected)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if expected is int and isinstance(value, bool):
+            ok = False
+        if not ok:
+            errors.append(
+                f"data key {key!r} must be {expected.__name__}, got {_type_name(value)} {value!r}"
+            )
+    return errors
+
+
+def check(data: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    """Raise ``DataError`` listing every unknown key and wrong type in ``data``."""
+    errors = unknown_keys(data) + type_errors(data, defaults)
+    if errors:
+        raise DataError("invalid host data: " + "; ".join(errors))
+
+
+def check_host_data(host: Any, defaults: Mapping[str, Any]) -> None:
+    """Check the current host's data for a deploy; raise pyinfra's ``DeployError`` on bad data.
+
+    + host: the pyinfra host (``pyinfra.host``)
+    + defaults: the calling deploy's DEFAULTS
+    """
+    from pyinfra.api.exceptions import DeployError
+
+    try:
+        check(host.data.dict(), defaults)
+    except DataError as e:
+        raise DeployError(f"{host.name}: {e}") from None

@@ -1,0 +1,1 @@
+"""dlrig's pyinfra facts: ``pyinfra <inventory> fact facts.<module>.<Fact>``."""
