@@ -27,6 +27,21 @@ DEFAULTS: dict[str, Any] = {
     "apt_sources_repos": [],
 }
 
+DOCS: dict[str, str] = {
+    "apt_sources_deb_src": (
+        "Enable deb-src for the distribution's own sources (apt-get source, build-dep)."
+    ),
+    "apt_sources_deb_src_files": (
+        "Sources files whose deb lines get deb-src (one-line *.list or deb822 *.sources); "
+        "absent files are skipped. Third-party repos are left alone: many have no source indices."
+    ),
+    "apt_sources_repos": (
+        "Third-party repositories: list of {name, uri, suites, components, key_url or key_file, "
+        "fingerprint, architectures?, deb_src?}; each gets a keyring holding only the pinned key "
+        "and a deb822 file with Signed-By."
+    ),
+}
+
 # Fetches a key, keeps only the pinned key (by full fingerprint) and installs it as a binary
 # keyring. Arguments: source (URL or path on the host), fingerprint, destination.
 _INSTALL_KEYRING = r"""

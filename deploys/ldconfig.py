@@ -20,6 +20,13 @@ DEFAULTS: dict[str, Any] = {
     "ldconfig_entries": {},
 }
 
+DOCS: dict[str, str] = {
+    "ldconfig_entries": (
+        "Library directories to register: entry name -> list of absolute dirs, written to "
+        "/etc/ld.so.conf.d/dlrig-data-<name>.conf; dropped entries are removed."
+    ),
+}
+
 CONF_DIR = "/etc/ld.so.conf.d"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 

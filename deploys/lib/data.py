@@ -8,16 +8,15 @@ on the host changes.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
 from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-# Every module under deploys/ that owns data keys. The README table test walks this list.
-DEPLOY_MODULES: tuple[str, ...] = (
-    "deploys.apt_sources",
-    "deploys.ldconfig",
-)
+DEPLOYS_DIR = Path(__file__).resolve().parents[1]
 
 # Data keys that pyinfra itself (or its connectors) reads: never reported as unknown.
 _PYINFRA_PREFIXES = ("ssh_", "chroot_", "docker_", "local_", "winrm_", "vagrant_", "_")
@@ -27,13 +26,39 @@ class DataError(ValueError):
     """A host data value that dlrig cannot accept."""
 
 
+@cache
+def deploy_modules() -> tuple[str, ...]:
+    """Packaged deploy modules: those under deploys/ with a top-level ``PREFIX`` assignment.
+
+    Found by parsing, not importing: entry scripts (``deploys/colab.py``) add operations when
+    imported, so they must never be imported here.
+    """
+    names = []
+    for path in sorted(DEPLOYS_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if any(isinstance(t, ast.Name) and t.id == "PREFIX" for t in targets):
+                names.append(f"deploys.{path.stem}")
+                break
+    return tuple(names)
+
+
 def all_defaults() -> dict[str, dict[str, Any]]:
-    """Map each deploy module's key prefix to its DEFAULTS."""
+    """Map each packaged deploy's key prefix to its DEFAULTS."""
     out: dict[str, dict[str, Any]] = {}
-    for name in DEPLOY_MODULES:
+    for name in deploy_modules():
         module = importlib.import_module(name)
         out[module.PREFIX] = module.DEFAULTS
     return out
+
+
+def all_docs() -> dict[str, str]:
+    """Every data key's one-line description (each deploy module's ``DOCS``)."""
+    docs: dict[str, str] = {}
+    for name in deploy_modules():
+        docs.update(importlib.import_module(name).DOCS)
+    return docs
 
 
 def known_keys() -> dict[str, Any]:

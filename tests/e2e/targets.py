@@ -263,7 +263,8 @@ def ssh_target(root: Root, workdir: Path) -> Iterator[Target]:
     sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
     pub = (workdir / "id_ed25519.pub").read_text()
     root.run(
-        f"id -u {SSH_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {SSH_USER}; usermod -p '*' {SSH_USER}; "
+        f"id -u {SSH_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {SSH_USER}; "
+        f"usermod -p '*' {SSH_USER}; "
         f"echo '{SSH_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/{SSH_USER}; "
         f"chmod 0440 /etc/sudoers.d/{SSH_USER}; "
         "rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null; mkdir -p /run/sshd"
