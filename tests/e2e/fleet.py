@@ -92,6 +92,8 @@ def ssh_fleet(count: int, workdir: Path, prepare: Callable[[Root], None] | None 
     """
     with contextlib.ExitStack() as stack:
         roots = _enter_all(stack, [fresh_root() for _ in range(count)], UNPACK_WORKERS)
+        for root in roots:
+            write_etc_hosts(root)
         if prepare is not None:
             with ThreadPoolExecutor(UNPACK_WORKERS) as pool:
                 list(pool.map(prepare, roots))
@@ -106,6 +108,19 @@ def ssh_fleet(count: int, workdir: Path, prepare: Callable[[Root], None] | None 
             UNPACK_WORKERS,
         )
         yield hosts
+
+
+def write_etc_hosts(root: Root) -> None:
+    """Give a root the /etc/hosts a Debian install has: its host name resolves locally.
+
+    debootstrap writes none. Without it every ``sudo`` asks DNS for the host name ("unable to
+    resolve host"); a lost query costs the resolver's 5 s timeout, and with a fleet of hosts
+    running sudo at once some always hit it — the main thing that serialized fleet runs.
+    """
+    hosts = root.path / "etc/hosts"
+    if not hosts.exists():
+        name = socket.gethostname()
+        hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost\n")
 
 
 def _port_open(port: int) -> bool:
