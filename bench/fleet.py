@@ -36,7 +36,7 @@ def _run(inventory: Path, deploy: str, debug: bool = False) -> tuple[float, str]
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     wall = time.monotonic() - start
-    if proc.returncode != 0 or (not debug and "Success" in proc.stderr):
+    if proc.returncode != 0 or (not debug and "] Success" in proc.stderr):
         raise SystemExit(f"run on {inventory} failed or changed something:\n{proc.stderr[-3000:]}")
     return wall, proc.stderr
 

@@ -14,6 +14,7 @@ host is torn down however the block is left.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import time
@@ -108,6 +109,21 @@ def ssh_fleet(count: int, workdir: Path, prepare: Callable[[Root], None] | None 
             UNPACK_WORKERS,
         )
         yield hosts
+
+
+def write_grouped_inventory(
+    path: Path, groups: dict[str, Sequence[Target]], data: dict[str, Any]
+) -> Path:
+    """Write a pyinfra inventory with one ``(hosts, data)`` group per entry of ``groups``."""
+    body = {
+        name: [[t.name, {**t.data, **data}] for t in members] for name, members in groups.items()
+    }
+    path.write_text(
+        "import json\n\n"
+        f"for _name, _hosts in json.loads({json.dumps(body)!r}).items():\n"
+        "    globals()[_name] = [tuple(h) for h in _hosts]\n"
+    )
+    return path
 
 
 def write_etc_hosts(root: Root) -> None:

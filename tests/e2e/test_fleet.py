@@ -8,6 +8,8 @@ fleet summary names the failed host and the step.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,3 +195,22 @@ def test_failing_step_on_one_host_is_named_and_the_rest_finish(hosts, tmp_path):
     assert all(summary[h.name].startswith("ok") for h in hosts if h is not broken)
     by_name = {op["name"]: op for op in run.operations}
     assert by_name[LDCONFIG]["error"] == [broken.name]
+
+
+def test_limit_runs_one_group_only(hosts, tmp_path):
+    inventory = fleet.write_grouped_inventory(
+        tmp_path / "grouped.py",
+        {"rack_a": hosts[:3], "rack_b": hosts[3:]},
+        _entries("limited"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", str(inventory), LIGHT_PROFILE, "--limit", "rack_a"],
+        cwd=targets.REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [h for h in hosts if _conf(h, "limited").exists()] == hosts[:3]
+    summary = _summary(targets.Run(proc.returncode, proc.stdout, proc.stderr, None))
+    assert sorted(summary) == sorted(h.name for h in hosts[:3])
