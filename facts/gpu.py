@@ -36,7 +36,7 @@ class DriverDict(TypedDict):
 # Each of these means "no usable GPU": the fact then gives [] instead of failing the host.
 NO_GPU_MESSAGES = (
     "No devices were found",
-    "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver",
+    "NVIDIA-SMI has failed",  # "... because it couldn't communicate with the NVIDIA driver"
     "Make sure that the latest NVIDIA driver is installed and running",
     "Please make sure that the latest NVIDIA driver is installed and running",
     "Failed to initialize NVML",
@@ -265,7 +265,9 @@ class NvidiaDriver(FactBase[DriverDict | None]):
             "echo @sys; cat /sys/module/nvidia/version 2>/dev/null; "
             "echo @lib; "
             "for f in /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.*.* /usr/lib/aarch64-linux-gnu/"
-            "libnvidia-ml.so.*.* /usr/lib64/libnvidia-ml.so.*.* /usr/lib/libnvidia-ml.so.*.*; "
+            "libnvidia-ml.so.*.* /usr/lib64/libnvidia-ml.so.*.* /usr/lib/libnvidia-ml.so.*.* "
+            # Colab keeps the host driver's libraries here
+            "/usr/lib64-nvidia/libnvidia-ml.so.*.*; "
             'do [ -f "$f" ] && echo "$f"; done; true'
         )
 

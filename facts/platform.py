@@ -30,6 +30,7 @@ class SystemDict(TypedDict):
 # A hosted Colab VM has /var/colab/hostname; its kernels (and so `!pyinfra @local ...` run from
 # a cell) carry COLAB_RELEASE_TAG, which is also in PID 1's environment of the runtime container.
 _COLAB_COMMAND = r"""
+export LC_ALL=C
 echo @hostname_file; cat /var/colab/hostname 2>/dev/null; echo
 echo @env; printenv COLAB_RELEASE_TAG
 echo @pid1; tr '\0' '\n' < /proc/1/environ 2>/dev/null | grep '^COLAB_RELEASE_TAG=' | cut -d= -f2-
