@@ -105,3 +105,10 @@ def test_report_prints_a_table_and_changes_nothing(debian_root, converge) -> Non
         assert "| GPUs          | none" in run.output
         assert "| System        | debian 12 (bookworm)" in run.output
     assert debian_root.root.packages() == before
+
+
+def test_report_over_ssh_with_sudo(ssh_host, converge) -> None:
+    first, _ = converge(ssh_host, "deploys/report.py")
+    assert f"dlrig facts: {ssh_host.name}" in first.output
+    assert "| System        | debian 12 (bookworm)" in first.output
+    assert "| Python        | 3.11." in first.output
