@@ -8,6 +8,7 @@ the Drive mount keeps its marker), and a changed sha256 or extraction kind means
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import re
 from collections.abc import Mapping
@@ -77,12 +78,13 @@ def parse_item(index: int, raw: Any) -> Dataset:
     dest = str(raw.get("dest", ""))
     if not dest.startswith("/") or dest.rstrip("/") == "" or "\n" in dest:
         raise ValueError(f"{where}: 'dest' must be an absolute path below /, got {dest!r}")
-    dest = posixpath.normpath(dest)
     if ".." in dest.split("/"):
         raise ValueError(f"{where}: 'dest' must not contain '..'")
+    dest = posixpath.normpath(dest)
     extract = str(raw.get("extract", "none"))
     if extract not in EXTRACT_KINDS:
-        raise ValueError(f"{where}: 'extract' must be one of {list(EXTRACT_KINDS)}, got {extract!r}")
+        kinds = list(EXTRACT_KINDS)
+        raise ValueError(f"{where}: 'extract' must be one of {kinds}, not {extract!r}")
     return Dataset(name=name, url=url, sha256=sha256, dest=dest, extract=extract)
 
 
@@ -101,7 +103,7 @@ def parse_items(raw: Any) -> list[Dataset]:
                 )
             seen[value] = i
     dests = sorted(item.dest for item in items)
-    for a, b in zip(dests, dests[1:]):
+    for a, b in itertools.pairwise(dests):
         if b.startswith(a + "/"):
             raise ValueError(f"datasets_items: dest {b!r} lies inside dest {a!r}")
     return items

@@ -87,7 +87,8 @@ def test_datasets_download_verify_extract_and_skip(debian_root, tmp_path, conver
         # The marker, not the file's existence, decides: a dest that vanished comes back ...
         debian_root.root.run("rm -rf /data/images")
         # ... and a stale marker (another sha256) forces a fresh download over the old file.
-        (root / "data/nested/.readme.txt.dlrig-dataset").write_text("sha256=" + "0" * 64 + "\nextract=none\n")
+        stale = "sha256=" + "0" * 64 + "\nextract=none\n"
+        (root / "data/nested/.readme.txt.dlrig-dataset").write_text(stale)
         (root / "data/nested/readme.txt").write_text("tampered\n")
         first, _ = converge(debian_root, DEPLOY, {"datasets_items": items})
         assert sorted(first.changed) == [
