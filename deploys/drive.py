@@ -167,10 +167,10 @@ def secret_file(src: str, dest: str, user: str, group: str, staging_dir: str | N
 
 def _mounted_check(mount_point: str, timeout: int, log_hint: str) -> StringCommand:
     script = (
-        'i=0; while ! awk -v mp="$1" \'$5 == mp {f=1} END {exit !f}\' /proc/self/mountinfo; do '
+        "i=0; while ! awk -v mp=\"$1\" '$5 == mp {f=1} END {exit !f}' /proc/self/mountinfo; do "
         'i=$((i+1)); if [ "$i" -gt "$(($2 * 2))" ]; then '
         'echo "Drive is not mounted at $1 after $2 s; last log lines:" >&2; '
-        "sh -c \"$3\" >&2; exit 1; fi; sleep 0.5; done"
+        'sh -c "$3" >&2; exit 1; fi; sleep 0.5; done'
     )
     return StringCommand(
         "sh", "-c", QuoteString(script), "wait-mount",
@@ -261,9 +261,7 @@ def mount(
         "install", "-d", "-m", "755", "-o", QuoteString(user), QuoteString(mount_point)
     )
     if supervisor == "process":
-        yield StringCommand(
-            "install", "-m", "640", "-o", QuoteString(user), "/dev/null", LOGFILE
-        )
+        yield StringCommand("install", "-m", "640", "-o", QuoteString(user), "/dev/null", LOGFILE)
     yield start
     yield _mounted_check(mount_point, timeout, log_hint)
 

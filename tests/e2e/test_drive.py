@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,13 @@ def _cmdlines(root: Path) -> dict[int, str]:
             continue
         out[pid] = raw.replace(b"\0", b" ").decode().strip()
     return out
+
+
+def _wait_for(predicate, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
 
 
 def _auth(tmp_path: Path, names: tuple[str, ...], body) -> tuple[Path, str]:
@@ -146,10 +154,12 @@ def test_drive_ocamlfuse_from_signed_ppa_standin(debian_root, tmp_path, converge
         # The process dies (crash): the supervisor brings the mount back by itself.
         fuse_pid = next(p for p, c in procs.items() if c == fuse[0])
         os.kill(fuse_pid, 15)
-        debian_root.root.run(
-            f"for i in $(seq 60); do mountpoint -q {MP} && [ -n \"$(pgrep -f 'ocamlfuse -label')\" ]"
-            " && [ \"$(pgrep -f 'ocamlfuse -label')\" != " + str(fuse_pid) + " ] && exit 0; "
-            "sleep 0.25; done; exit 1"
+        _wait_for(
+            lambda: (
+                _mounted(root, MP)
+                and any(c == fuse[0] and p != fuse_pid for p, c in _cmdlines(root).items())
+            ),
+            "the supervisor to restart the mount",
         )
 
         # A new authorization on the controller is uploaded again and restarts the mount.
