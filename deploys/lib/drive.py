@@ -214,7 +214,7 @@ def render_unit(drive: Drive) -> str:
 
 SUPERVISE_SCRIPT = """#!/bin/sh
 # Managed by dlrig: keep "$@" running where there is no systemd (Colab VM, containers, chroots).
-# Runs the command in the background of this shell and restarts it 5 s after it exits;
+# Runs the command in the background of this shell and restarts it 2 s after it exits;
 # SIGTERM/SIGINT stop the command (it unmounts on SIGTERM) and then this supervisor.
 child=
 stop() {
@@ -229,8 +229,8 @@ while :; do
   wait "$child"
   status=$?
   child=
-  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) dlrig supervise: $1 exited ($status); restart in 5 s" >&2
-  sleep 5 &
+  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) dlrig supervise: $1 exited ($status); restart in 2 s" >&2
+  sleep 2 &
   wait $!
 done
 """

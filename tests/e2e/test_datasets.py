@@ -99,7 +99,14 @@ def test_datasets_download_verify_extract_and_skip(debian_root, tmp_path, conver
         assert (root / "data/nested/readme.txt").read_text() == "plain file\n"
 
 
-def test_dataset_wrong_sha256_fails_and_leaves_nothing(debian_root, tmp_path, run_pyinfra):
+def test_dataset_bad_data_and_wrong_sha256_fail_leaving_nothing(debian_root, tmp_path, run_pyinfra):
+    # A malformed entry is refused before any operation runs.
+    bad = {"name": "x", "url": "ftp://nope", "sha256": "0" * 64, "dest": "/data/x"}
+    run = run_pyinfra(debian_root, DEPLOY, {"datasets_items": [bad]})
+    assert run.returncode != 0
+    assert "datasets_items[0] (x): 'url'" in run.output
+    assert not (debian_root.root.path / "usr/local/lib/dlrig").exists()
+
     files = _make_files(tmp_path / "site")
     with serve_directory(tmp_path / "site") as base:
         item = _items(base, files)[0]
@@ -111,11 +118,3 @@ def test_dataset_wrong_sha256_fails_and_leaves_nothing(debian_root, tmp_path, ru
     assert not (data_dir / "images").exists()
     assert not (data_dir / ".images.dlrig-dataset").exists()
     assert list(data_dir.iterdir()) == [], "download leftovers in the destination's parent"
-
-
-def test_dataset_bad_entry_is_refused_before_any_change(debian_root, run_pyinfra):
-    item = {"name": "x", "url": "ftp://nope", "sha256": "0" * 64, "dest": "/data/x"}
-    run = run_pyinfra(debian_root, DEPLOY, {"datasets_items": [item]})
-    assert run.returncode != 0
-    assert "datasets_items[0] (x): 'url'" in run.output
-    assert not (debian_root.root.path / "usr/local/lib/dlrig").exists()

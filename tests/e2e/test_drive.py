@@ -180,8 +180,14 @@ def test_drive_ocamlfuse_from_signed_ppa_standin(debian_root, tmp_path, converge
 
 
 @pytest.mark.skipif(not Path("/dev/fuse").exists(), reason="no /dev/fuse on this machine")
-def test_drive_rclone_mounts_for_real(debian_root, tmp_path, converge):
+def test_drive_rclone_mounts_for_real(debian_root, tmp_path, converge, run_pyinfra):
     root = debian_root.root.path
+    # Without the authorization on the controller, the deploy stops before changing anything.
+    run = run_pyinfra(debian_root, DEPLOY, {"drive_auth_dir": str(tmp_path / "nowhere")})
+    assert run.returncode != 0
+    assert "drive_auth_dir: missing" in run.output
+    assert not (root / "usr/local/lib/dlrig").exists()
+
     (root / "srv/fake-drive").mkdir(parents=True)
     (root / "srv/fake-drive/hello.txt").write_text("from the remote\n")
     auth, token = _auth(
@@ -214,10 +220,3 @@ def test_drive_rclone_mounts_for_real(debian_root, tmp_path, converge):
     converge(debian_root, DEPLOY, {**data, "drive_present": False})
     assert _mounted(root, MP) is None
     assert "rclone mount" not in " | ".join(_cmdlines(root).values())
-
-
-def test_drive_missing_auth_fails_before_any_change(debian_root, tmp_path, run_pyinfra):
-    run = run_pyinfra(debian_root, DEPLOY, {"drive_auth_dir": str(tmp_path / "nowhere")})
-    assert run.returncode != 0
-    assert "drive_auth_dir: missing" in run.output
-    assert not (debian_root.root.path / "usr/local/lib/dlrig").exists()
