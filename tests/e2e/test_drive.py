@@ -4,8 +4,9 @@ ocamlfuse: a local signed APT repository stands in for the alessandro-strada PPA
 by fingerprint, deb822 source with Signed-By, install). Its google-drive-ocamlfuse is a stand-in
 script: it refuses to run without ``~/.gdfuse/<label>/{config,state}``, then mounts a tmpfs at
 the mount point and stays in the foreground until SIGTERM, like ``google-drive-ocamlfuse -f``.
-So what is real here: the APT path, the auth files and their modes, the runner and supervisor,
-the process and its arguments, the mounts fact driving idempotence; not Google's API.
+Driven over SSH with sudo (uploads are staged on the host). What is real here: the APT path,
+the auth files and their modes, the runner and supervisor, the process and its arguments, the
+mounts fact driving idempotence; not Google's API.
 
 rclone: the real rclone from Debian's archive mounts for real through /dev/fuse, with a remote
 that points at a local directory instead of Google Drive (skipped where /dev/fuse is absent).
@@ -102,8 +103,10 @@ def _assert_secret_file(root: Path, path: str, content: str) -> None:
     assert target.stat().st_mode & 0o777 == 0o600, f"{path} is not 0600"
 
 
-def test_drive_ocamlfuse_from_signed_ppa_standin(debian_root, tmp_path, converge, run_pyinfra):
-    root = debian_root.root.path
+def test_drive_ocamlfuse_from_signed_ppa_standin(ssh_host, tmp_path, converge, run_pyinfra):
+    # Over SSH as a user with sudo: the path where pyinfra stages uploads on the host.
+    target = ssh_host
+    root = target.root.path
     repo = build_signed_repo(
         tmp_path / "ppa",
         {"google-drive-ocamlfuse": "0.7.32"},
@@ -125,16 +128,21 @@ def test_drive_ocamlfuse_from_signed_ppa_standin(debian_root, tmp_path, converge
                 "fingerprint": repo.fingerprint,
             },
         }
-        first, second = converge(debian_root, DEPLOY, data, args=["-vvv"])
+        first, second = converge(target, DEPLOY, data, args=["-vvv"])
         for run in (first, second):
             assert token not in run.output, "a secret reached pyinfra's -vvv output"
+        # Staged in the login user's 0700 directory, not the shared /tmp; nothing left behind.
+        assert "/var/lib/dlrig/staging-dlrig/" in first.output
+        assert (root / "var/lib/dlrig/staging-dlrig").stat().st_mode & 0o777 == 0o700
+        left = target.root.run(f"grep -rl {token} /tmp /var/tmp /var/lib/dlrig", check=False)
+        assert left.stdout == ""
 
         # The PPA path: pinned keyring, deb822 source with Signed-By, package from it.
         keyring = "/etc/apt/keyrings/dlrig-google-drive-ocamlfuse.gpg"
         assert (root / keyring.lstrip("/")).stat().st_size > 0
         sources = (root / "etc/apt/sources.list.d/dlrig-google-drive-ocamlfuse.sources").read_text()
         assert f"Signed-By: {keyring}" in sources and base in sources
-        assert "google-drive-ocamlfuse 0.7.32 ii" in debian_root.root.packages()
+        assert "google-drive-ocamlfuse 0.7.32 ii" in target.root.packages()
 
         # Auth files: 0600 in a 0700 directory, contents as on the controller.
         assert (root / "root/.gdfuse/default").stat().st_mode & 0o777 == 0o700
@@ -164,7 +172,7 @@ def test_drive_ocamlfuse_from_signed_ppa_standin(debian_root, tmp_path, converge
 
         # A new authorization on the controller is uploaded again and restarts the mount.
         (auth / "state").write_text(f"state_token={token}-refreshed\n")
-        rerun = run_pyinfra(debian_root, DEPLOY, data, args=["-vvv"])
+        rerun = run_pyinfra(target, DEPLOY, data, args=["-vvv"])
         assert rerun.returncode == 0, rerun.output[-4000:]
         assert token not in rerun.output
         assert any("authorization file state" in n for n in rerun.changed)
@@ -174,7 +182,7 @@ def test_drive_ocamlfuse_from_signed_ppa_standin(debian_root, tmp_path, converge
         assert _mounted(root, MP)
 
         # present=False: stopped and unmounted; then nothing left to do.
-        converge(debian_root, DEPLOY, {**data, "drive_present": False})
+        converge(target, DEPLOY, {**data, "drive_present": False})
         assert _mounted(root, MP) is None
         assert not any("drive-mount" in c or "ocamlfuse" in c for c in _cmdlines(root).values())
 
