@@ -615,7 +615,7 @@ def _pick_torch(
             f"this host has {facts.python['version']}"  # type: ignore[index]
         )
         (errors if opts.torch_version else notes).append(
-            msg + ("" if opts.torch_version else " (set preflight_torch_version)")
+            msg + " (set preflight_torch_version to a release that supports it)"
         )
     variant = "cpu"
     if gpu_ok and facts.driver:
@@ -679,7 +679,7 @@ def _pick_tensorflow(
             f"this host has {facts.python['version']}"  # type: ignore[index]
         )
         (errors if opts.tensorflow_version else notes).append(
-            msg + ("" if opts.tensorflow_version else " (set preflight_tensorflow_version)")
+            msg + " (set preflight_tensorflow_version to a release that supports it)"
         )
     pin = f"=={row['version']}.*"
     gpu = False
