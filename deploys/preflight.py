@@ -7,6 +7,9 @@ Every entry deploy runs ``preflight()`` first. The Boost, Caffe and pip deploys 
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import Any
 
 from pyinfra import host, logger
@@ -50,6 +53,9 @@ DOCS: dict[str, str] = {
     ),
     "preflight_python": "The Python interpreter the pip stack installs into.",
 }
+
+# Where preflight also writes each host's plan as JSON, on the controller (for reviews, CI).
+PLAN_DIR_ENV = "DLRIG_PLAN_DIR"
 
 # One plan per host and pyinfra state: deploy code runs before any operation executes, so the
 # plan rests on facts as they were before this run changed anything.
@@ -126,9 +132,11 @@ def preflight() -> None:
     """
     Check all dlrig host data, read the facts, resolve and print the host's plan.
 
-    Adds no operation and changes nothing: a bad key, a wrong type or an impossible combination
-    (driver too old for the toolkit, a GPU the toolkit cannot target, no compiler nvcc accepts)
-    raises ``DeployError`` before any other deploy adds an operation.
+    Adds no operation and changes nothing on the host (with ``DLRIG_PLAN_DIR`` set, the plan is
+    also written to ``$DLRIG_PLAN_DIR/<host>.json`` on the controller): a bad key, a wrong type
+    or an impossible combination (driver too old for the toolkit, a GPU the toolkit cannot
+    target, no compiler nvcc accepts) raises ``DeployError`` before any other deploy adds an
+    operation.
 
     **Example:**
 
@@ -142,3 +150,8 @@ def preflight() -> None:
     plan = plan_for(host)
     for line in plan.summary().splitlines():
         logger.info(f"{host.print_prefix}preflight: {line}")
+    out = os.environ.get(PLAN_DIR_ENV)
+    if out:
+        path = Path(out) / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', host.name).strip('_')}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(plan.to_json() + "\n")

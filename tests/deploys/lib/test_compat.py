@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -523,3 +526,21 @@ def test_driver_check_matches_table(drv, tk):
     assert ok == (full or minor)
     if full:
         assert how == "full"
+
+
+@pytest.mark.parametrize("cuda_dir", sorted(Path("/usr/local").glob("cuda-*")) or [None])
+def test_gcc_max_matches_installed_host_config(cuda_dir):
+    """Where a real toolkit is on this machine, its crt/host_config.h agrees with the rule."""
+    if cuda_dir is None:
+        pytest.skip("no CUDA toolkit under /usr/local")
+    headers = list(cuda_dir.glob("targets/*/include/crt/host_config.h")) + list(
+        cuda_dir.glob("include/crt/host_config.h")
+    )
+    version_file = cuda_dir / "bin" / "nvcc"
+    if not headers or not version_file.exists():
+        pytest.skip(f"{cuda_dir} has no nvcc / host_config.h")
+    out = subprocess.run([str(version_file), "--version"], capture_output=True, text=True).stdout
+    version = re.search(r"release \S+, V(\d+\.\d+\.\d+)", out).group(1)  # type: ignore[union-attr]
+    text = headers[0].read_text()
+    enforced = int(re.search(r"#if __GNUC__ > (\d+)", text).group(1))  # type: ignore[union-attr]
+    assert compat.nvcc_gcc_range(RULES, version)[1] == enforced  # type: ignore[index]
