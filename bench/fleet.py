@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.e2e import fleet, targets  # noqa: E402
 
-DATA = {"ldconfig_entries": {"bench": ["/opt/dlrig-bench/lib"]}}
+DATA = {"preflight_require_gpu": False, "ldconfig_entries": {"bench": ["/opt/dlrig-bench/lib"]}}
 
 
 def _run(inventory: Path, deploy: str, debug: bool = False) -> tuple[float, str]:
@@ -53,7 +53,9 @@ def main() -> None:
     t0 = time.monotonic()
     with (
         fleet.local_distribution_repo(workdir) as prepare,
-        fleet.ssh_fleet(max(sizes), workdir, prepare=prepare) as hosts,
+        fleet.ssh_fleet(
+            max(sizes), workdir, prepare=prepare, tarball=fleet.seeded_tarball()
+        ) as hosts,
     ):
         started = time.monotonic() - t0
         first = targets.pyinfra(hosts, args.deploy, DATA, workdir=workdir)

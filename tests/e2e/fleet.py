@@ -14,6 +14,8 @@ host is torn down however the block is left.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import socket
 import subprocess
@@ -25,11 +27,15 @@ from typing import Any, TypeVar
 
 from tests.e2e import aptrepo
 from tests.e2e.targets import (
+    CACHE,
     Root,
     Target,
+    base_key,
+    base_tarball,
     fresh_root,
     kill_processes_in,
     serve_directory,
+    sh,
     ssh_target,
 )
 
@@ -74,8 +80,58 @@ def _enter_all(
     return values
 
 
+# What the toolchain deploy installs on Debian 12 without CUDA (its default packages plus the
+# system GCC preflight picks). Seeded roots have them already: a fleet of hosts then runs the
+# real toolchain deploy without downloading and unpacking a compiler once per host.
+SEED_PACKAGES = ("build-essential", "ccache", "gcc-12", "g++-12")
+SEED_DIR = CACHE / "fleet"
+
+
+def seeded_tarball() -> Path:
+    """The base root with ``SEED_PACKAGES`` installed, cached as a tarball (built when absent).
+
+    Built once from a fresh base root with apt from the Debian archive (its .debs kept in
+    ``~/.cache/dlrig/fleet/apt-archives`` for rebuilds); the root's APT lists are
+    emptied. Keyed on the base root and the package list.
+    """
+    key = hashlib.sha256(json.dumps([base_key(), SEED_PACKAGES, 2]).encode()).hexdigest()[:16]
+    tarball = SEED_DIR / f"light-seed-{key}.tar"
+    if tarball.exists():
+        return tarball
+    SEED_DIR.mkdir(parents=True, exist_ok=True)
+    with open(SEED_DIR / "seed.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if tarball.exists():
+            return tarball
+        archives = SEED_DIR / "apt-archives"
+        (archives / "partial").mkdir(parents=True, exist_ok=True)
+        with fresh_root(base_tarball()) as root:
+            root.bind(str(archives), "/var/cache/apt/archives", read_only=False)
+            root.run(
+                "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
+                "apt-get install -y -qq --no-install-recommends "
+                "-o Binary::apt::APT::Keep-Downloaded-Packages=true " + " ".join(SEED_PACKAGES),
+                timeout=1800,
+            )
+            sh(["umount", str(root.path / "var/cache/apt/archives")])
+            # The Debian archive's lists are ~100 MB per host and the fleet uses a loopback
+            # repo: drop them (apt-get update refills them from wherever sources point).
+            root.run("rm -rf /var/lib/apt/lists/* && mkdir -p /var/lib/apt/lists/partial")
+            for mount in ("dev/pts", "dev", "sys", "proc", "run"):
+                sh(["umount", str(root.path / mount)])
+            tmp = tarball.with_suffix(".tmp")
+            sh(["tar", "-C", str(root.path), "--numeric-owner", "-cf", str(tmp), "."])
+            tmp.rename(tarball)
+    return tarball
+
+
 @contextlib.contextmanager
-def ssh_fleet(count: int, workdir: Path, prepare: Callable[[Root], None] | None = None):
+def ssh_fleet(
+    count: int,
+    workdir: Path,
+    prepare: Callable[[Root], None] | None = None,
+    tarball: Path | None = None,
+):
     """Start ``count`` SSH test hosts at once; yield their ``Target``s; always tear them down.
 
     + count: number of hosts (each ~300 MB of disk while it lives)
@@ -83,6 +139,8 @@ def ssh_fleet(count: int, workdir: Path, prepare: Callable[[Root], None] | None 
       sshd log in ``workdir/host-<i>``
     + prepare: called with each root (in parallel) before sshd starts, e.g. to point its APT
       sources at a loopback repository
+    + tarball: the root tarball to unpack per host (default: the base root; see
+      ``seeded_tarball``)
 
     **Example:**
 
@@ -92,7 +150,8 @@ def ssh_fleet(count: int, workdir: Path, prepare: Callable[[Root], None] | None 
             converge_twice(hosts, "tests/e2e/fleet_light.py")
     """
     with contextlib.ExitStack() as stack:
-        roots = _enter_all(stack, [fresh_root() for _ in range(count)], UNPACK_WORKERS)
+        tarball = tarball or base_tarball()
+        roots = _enter_all(stack, [fresh_root(tarball) for _ in range(count)], UNPACK_WORKERS)
         for root in roots:
             write_etc_hosts(root)
         if prepare is not None:

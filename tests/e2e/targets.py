@@ -195,9 +195,12 @@ class Root:
 
 
 @contextlib.contextmanager
-def fresh_root() -> Iterator[Root]:
-    """Unpack the cached base root, mount the kernel file systems, clean up afterwards."""
-    tarball = base_tarball()
+def fresh_root(tarball: Path | None = None) -> Iterator[Root]:
+    """Unpack the cached base root, mount the kernel file systems, clean up afterwards.
+
+    + tarball: a root tarball made from the base root (a seeded variant); default: the base
+    """
+    tarball = tarball or base_tarball()
     ROOTS_DIR.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix="dlrig-root-", dir=ROOTS_DIR))
     path.chmod(0o755)  # it is "/" inside: users other than root must traverse it

@@ -8,6 +8,7 @@ fleet summary names the failed host and the step.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,9 @@ HOSTS = 8
 # The server entry deploy's light profile; becomes deploys/gpu_server.py (issue 10).
 LIGHT_PROFILE = "tests/e2e/fleet_light.py"
 LIBDIR = "/opt/dlrig-fleet/lib"
+DATASET = "/data/fleet/classes.txt"
+DATASET_BODY = "0 background\n1 person\n"
+PROFILE_DATA: dict = {"preflight_require_gpu": False}
 # Step names as pyinfra reports them: "<deploy> | <operation>".
 DEB_SRC = "Configure APT sources | Enable deb-src in /etc/apt/sources.list"
 REGISTER = "Register library directories | Register library directories of data"
@@ -32,15 +36,28 @@ LDCONFIG = "Register library directories | Run ldconfig (entries of data changed
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[targets.Target]]:
     workdir = tmp_path_factory.mktemp("fleet")
+    site = workdir / "site"
+    site.mkdir()
+    (site / "classes.txt").write_text(DATASET_BODY)
     with (
         fleet.local_distribution_repo(workdir) as prepare,
-        fleet.ssh_fleet(HOSTS, workdir, prepare=prepare) as started,
+        targets.serve_directory(site) as url,
+        fleet.ssh_fleet(HOSTS, workdir, prepare=prepare, tarball=fleet.seeded_tarball()) as up,
     ):
-        yield started
+        PROFILE_DATA["datasets_items"] = [
+            {
+                "name": "classes",
+                "url": f"{url}/classes.txt",
+                "sha256": hashlib.sha256(DATASET_BODY.encode()).hexdigest(),
+                "dest": DATASET,
+            }
+        ]
+        yield up
 
 
 def _entries(name: str) -> dict:
-    return {"ldconfig_entries": {name: [LIBDIR]}}
+    """The light profile's data, with one ld.so.conf.d entry named ``name``."""
+    return {**PROFILE_DATA, "ldconfig_entries": {name: [LIBDIR]}}
 
 
 def _conf(target: targets.Target, name: str) -> Path:
@@ -81,6 +98,10 @@ def test_light_profile_converges_on_all_as_sudo_user(hosts, tmp_path):
         assert conf.user == "root" and conf.group == "root" and conf.mode == 0o644
         assert LIBDIR in conf.content_string
         assert "deb-src " in t.file("/etc/apt/sources.list").content_string
+        assert t.package("gcc-12").is_installed and t.package("ccache").is_installed
+        assert "/usr/bin/gcc-12" in t.check_output("update-alternatives --query gcc")
+        data_file = t.file(DATASET)
+        assert data_file.content_string == DATASET_BODY and data_file.user == "root"
         assert t.file("/etc/apt/sources.list").user == "root"
         # No step wrote into a system place as the login user: everything went through sudo.
         stray = h.root.run(
