@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 from pyinfra import host
 from pyinfra.api import operation
-from pyinfra.facts.files import FindFiles
 from pyinfra.operations import files
+
+from facts.managed import OwnedFiles
 
 
 @operation()
@@ -31,10 +33,13 @@ def files_exactly(directory: str, pattern: str, wanted: dict[str, str], mode: st
             wanted={"dlrig-boost-lib.conf": "/opt/dlrig/boost/lib\\n"},
         )
     """
-    present = host.get_fact(FindFiles, path=directory, fname=pattern, maxdepth=1) or []
+    # One fact for the directory and every owned file (mode + sha1): on a fleet, each fact is
+    # a round trip per host; files.put's own facts are only read for files that differ.
+    owned = host.get_fact(OwnedFiles, path=directory, fname=pattern)
+    present = owned["files"]
     wanted_paths = {f"{directory}/{name}": content for name, content in wanted.items()}
     changed = False
-    if wanted_paths:
+    if wanted_paths and not owned["directory"]:
         for command in files.directory._inner(path=directory):
             changed = True
             yield command
@@ -42,6 +47,10 @@ def files_exactly(directory: str, pattern: str, wanted: dict[str, str], mode: st
         changed = True
         yield from files.file._inner(path=path, present=False)
     for path, content in sorted(wanted_paths.items()):
+        have = present.get(path)
+        sha1 = hashlib.sha1(content.encode()).hexdigest()
+        if have and have["sha1"] == sha1 and have["mode"] == int(str(mode), 8):
+            continue
         for command in files.put._inner(src=io.StringIO(content), dest=path, mode=mode):
             changed = True
             yield command

@@ -79,6 +79,7 @@ def gather_facts(target: Any = host) -> compat.HostFacts:
 
     + target: the pyinfra host
     """
+    from facts.batch import Facts
     from facts.cuda import CudaToolkits, Cudnn
     from facts.gpu import NvidiaDriver, NvidiaGpus
     from facts.platform import ColabRuntime, SystemSummary
@@ -86,15 +87,32 @@ def gather_facts(target: Any = host) -> compat.HostFacts:
     from facts.toolchain import HostCompilers
 
     python = target.data.get("preflight_python") or DEFAULTS["preflight_python"]
+    # One round trip for all of them (facts.batch): on a fleet, round trips are the cost.
+    gpus, driver, toolkits, cudnn, compilers, python_env, colab, system = (
+        target.get_fact(
+            Facts,
+            facts=[
+                (NvidiaGpus, {}),
+                (NvidiaDriver, {}),
+                (CudaToolkits, {}),
+                (Cudnn, {}),
+                (HostCompilers, {}),
+                (PythonEnv, {"python": python}),
+                (ColabRuntime, {}),
+                (SystemSummary, {}),
+            ],
+        )
+        or [None] * 8
+    )
     return compat.HostFacts(
-        gpus=target.get_fact(NvidiaGpus) or [],
-        driver=target.get_fact(NvidiaDriver),
-        toolkits=target.get_fact(CudaToolkits) or [],
-        cudnn=target.get_fact(Cudnn),
-        compilers=target.get_fact(HostCompilers) or {},
-        python=target.get_fact(PythonEnv, python=python),
-        colab=target.get_fact(ColabRuntime),
-        system=target.get_fact(SystemSummary),
+        gpus=gpus or [],
+        driver=driver,
+        toolkits=toolkits or [],
+        cudnn=cudnn,
+        compilers=compilers or {},
+        python=python_env,
+        colab=colab,
+        system=system,
     )
 
 
