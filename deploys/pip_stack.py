@@ -84,8 +84,9 @@ DOCS: dict[str, str] = {
         "pip's own certifi."
     ),
     "pip_stack_cache_dir": (
-        "pip's download cache on the host; None = <build_cache_dir>/pip when build_cache_dir "
-        "is set, else pip's default."
+        "Download cache on the host: wheels are kept in <dir>/wheels and installed from there "
+        "(survives proxies that strip caching headers and ephemeral VMs, e.g. on Drive); "
+        "None = <build_cache_dir>/pip when build_cache_dir is set, else pip's default cache."
     ),
     "pip_stack_verify": (
         "Import each framework afterwards and print versions and devices; a GPU host whose "
@@ -130,7 +131,8 @@ def install(
     + group: ``pypi`` or ``torch`` (one pip command per group, so pip resolves them together)
     + index_url: the index pip installs this group from
     + cert: CA bundle for pip (``--cert``)
-    + cache_dir: pip's download cache
+    + cache_dir: a wheelhouse (``<cache_dir>/wheels``) pip downloads into first and installs
+      from, and pip's HTTP cache (``<cache_dir>/http``)
 
     Installed distributions that satisfy a requirement are left alone (hosted Colab keeps its
     preinstalled CUDA torch); a differing pin is installed and reported.
@@ -152,12 +154,22 @@ def install(
     if host.state.is_executing:
         for d in todo:
             host.log(f"pip_stack: {d.why}")
-    yield StringCommand(
-        QuoteString(python),
-        "-m pip --disable-pip-version-check --no-input install --upgrade --progress-bar off",
-        *_pip_options(index_url, stack.extra_index_urls, stack.find_links, cert, cache_dir),
-        *[QuoteString(d.req.pip_arg) for d in todo],
-    )
+    specs = [QuoteString(d.req.pip_arg) for d in todo]
+    pip_cmd = [QuoteString(python), "-m pip --disable-pip-version-check --no-input"]
+    if cache_dir:
+        # A wheelhouse: pip's HTTP cache stores nothing behind proxies that strip caching
+        # headers, and is lost with an ephemeral VM; files here survive and are reused.
+        wheels = f"{cache_dir}/wheels"
+        opts = _pip_options(
+            index_url, stack.extra_index_urls, stack.find_links, cert, f"{cache_dir}/http"
+        )
+        yield StringCommand(
+            *pip_cmd, "download --progress-bar off --dest", QuoteString(wheels), *opts, *specs
+        )
+        opts += ["--find-links", QuoteString(wheels)]
+    else:
+        opts = _pip_options(index_url, stack.extra_index_urls, stack.find_links, cert, None)
+    yield StringCommand(*pip_cmd, "install --upgrade --progress-bar off", *opts, *specs)
 
 
 @operation()

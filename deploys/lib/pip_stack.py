@@ -151,9 +151,10 @@ class Stack:
         """The resolved stack as reviewable text (golden plan files)."""
         p = self.plan
         accel = "CPU only" if p.cpu_only else f"GPU, driver CUDA {p.cuda}"
+        env = self.venv or "the interpreter's own (no venv)"
         lines = [
             f"host: Python {p.python}, {accel}{', hosted Colab' if p.colab else ''}",
-            f"environment: {self.venv or 'the interpreter own (no venv)'}",
+            f"environment: {env}",
         ]
         for group, source in (
             ("pypi", "PyPI"),

@@ -9,10 +9,12 @@ torch pulls GBs of CUDA wheels). pip's downloads are cached on this machine unde
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from facts.pip_stack import FrameworkReport, PipDistributions
 from tests.e2e.targets import CACHE
 
 pytestmark = pytest.mark.e2e
@@ -49,7 +51,9 @@ def stack_root(debian_root, monkeypatch):
     debian_root.root.bind(str(PIP_CACHE), ROOT_CACHE, read_only=False)
     if WHEELS.is_dir():
         debian_root.root.bind(str(WHEELS), ROOT_WHEELS)
-    return debian_root
+    yield debian_root
+    # The venv holds ~2 GB in many files: rm is much quicker than the fixture's rmtree.
+    subprocess.run(["rm", "-rf", str(debian_root.root.path / VENV.lstrip("/"))], check=False)
 
 
 def _data(**extra):
@@ -77,8 +81,11 @@ def test_cpu_stack_in_a_venv_converges_and_imports(stack_root, converge):
     assert "tensorflow-cpu" in out
     assert "torchvision: no usable local CPU wheel" in out
     assert "notebook<7" in out
-    # The second run verifies again and reports the same versions.
+    # The second run verifies again and reports the versions and devices.
     assert "pip_stack: Python 3.11" in second.output
+    assert "tensorflow 2." in second.output and "[CPU:0]" in second.output
+    # Wheels were kept in the wheelhouse: a rerun on a fresh host downloads nothing again.
+    assert any(PIP_CACHE.glob("wheels/tensorflow_cpu-*.whl"))
 
     host = stack_root.testinfra()
     assert "python3-venv" in stack_root.root.packages()
@@ -92,9 +99,22 @@ def test_cpu_stack_in_a_venv_converges_and_imports(stack_root, converge):
     ).split()
     assert versions[0].startswith("2.") and versions[1].startswith("3.")
     assert versions[2] == "CPU"
+    # The facts the deploy reads, on the real venv.
+    report = FrameworkReport().process(
+        host.check_output(
+            FrameworkReport().command(python=py, modules=["tensorflow", "torch"]).get_raw_value()
+        ).splitlines()
+    )
+    assert report["tensorflow"]["devices"] == ["CPU:0"]
+    installed = PipDistributions().process(
+        host.check_output(PipDistributions().command(python=py).get_raw_value()).splitlines()
+    )
+    assert {"tensorflow-cpu", "keras", "jupyter-http-over-ws", "notebook"} <= set(installed)
     # Installed into the venv, not into Debian's interpreter.
     assert host.run("python3 -c 'import tensorflow'").rc != 0
     if HAS_TORCH:
+        assert report["torch"]["devices"] == ["cpu"] and report["torch"]["gpu"] is False
+        assert installed["torch"] == {report["torch"]["version"]}
         torch = host.check_output(f"{py} -c 'import torch; print(torch.__version__)'")
         assert torch.endswith("+cpu"), torch
         assert "torch==" in out
