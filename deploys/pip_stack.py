@@ -239,8 +239,13 @@ def _check_available(
 ) -> None:
     """Fail before any change when a requirement to install exists on no index."""
     decisions = decide(stack, host.get_fact(PipDistributions, python=target))
-    errors: list[str] = []
-    for group, base in (("pypi", index_url), ("torch", stack.torch_index_url or index_url)):
+    torch_key = "pip_stack_torch_index_url" if stack.torch_index_url else "pip_stack_index_url"
+    missing: list[str] = []
+    unreachable: list[str] = []
+    for group, base, key in (
+        ("pypi", index_url, "pip_stack_index_url"),
+        ("torch", stack.torch_index_url or index_url, torch_key),
+    ):
         todo = [d for d in decisions if d.install and d.req.group == group]
         if not todo:
             continue
@@ -251,13 +256,16 @@ def _check_available(
             names=sorted({d.req.install.split("[", 1)[0] for d in todo}),
             cert=cert,
         )
-        errors += unavailable(todo, offered)
-    if errors:
-        raise DeployError(
-            f"{host.name}: data key 'pip_stack_packages': "
-            + "; ".join(errors)
-            + " (nothing changed)"
-        )
+        for error in unavailable(todo, offered):
+            if "could not list the index" in error:
+                unreachable.append(
+                    f"{error}: check data key {key!r}, the proxy, or 'pip_stack_ca_bundle'"
+                )
+            else:
+                missing.append(error)
+    if missing or unreachable:
+        lines = [f"data key 'pip_stack_packages': {e}" for e in missing] + unreachable
+        raise DeployError(f"{host.name}: " + "; ".join(lines) + " (nothing changed)")
 
 
 @deploy("Install the Python deep-learning stack", data_defaults=DEFAULTS)

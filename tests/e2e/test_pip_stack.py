@@ -126,16 +126,22 @@ def test_cpu_stack_in_a_venv_converges_and_imports(stack_root, converge):
         assert "torch: no usable local CPU wheel" in out
 
 
-def test_nonexistent_version_fails_before_any_change(stack_root, run_pyinfra):
-    before = stack_root.root.packages()
+@pytest.mark.parametrize("target_fixture", ["stack_root", "ssh_host"])
+def test_nonexistent_version_fails_before_any_change(
+    request, monkeypatch, run_pyinfra, target_fixture
+):
+    for name in _LEAKY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    target = request.getfixturevalue(target_fixture)
+    before = target.root.packages()
     data = _data(pip_stack_packages={"keras": "", "tensorflow": "==0.0.1"})
-    run = run_pyinfra(stack_root, "deploys.pip_stack.pip_stack", data)
+    run = run_pyinfra(target, "deploys.pip_stack.pip_stack", data)
     assert run.returncode != 0
-    assert "tensorflow-cpu==0.0.1: no such release" in run.output
-    assert "pip_stack_packages" in run.output
+    assert "data key 'pip_stack_packages': tensorflow-cpu==0.0.1: no such release" in run.output
+    assert "nothing changed" in run.output
     # Nothing changed: no python3-venv, no venv.
-    assert stack_root.root.packages() == before
-    assert not (stack_root.root.path / VENV.lstrip("/")).exists()
+    assert target.root.packages() == before
+    assert not (target.root.path / VENV.lstrip("/")).exists()
 
 
 def test_unknown_package_and_credentials_in_urls_are_refused(stack_root, run_pyinfra):
