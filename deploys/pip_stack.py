@@ -166,7 +166,11 @@ def install(
         yield StringCommand(
             *pip_cmd, "download --progress-bar off --dest", QuoteString(wheels), *opts, *specs
         )
-        opts += ["--find-links", QuoteString(wheels)]
+        # Everything the download resolved is in the wheelhouse now: install from it alone
+        # (no second round of index requests), plus the user's own find-links.
+        opts = ["--no-index", "--find-links", QuoteString(wheels)]
+        for link in stack.find_links:
+            opts += ["--find-links", QuoteString(link)]
     else:
         opts = _pip_options(index_url, stack.extra_index_urls, stack.find_links, cert, None)
     yield StringCommand(*pip_cmd, "install --upgrade --progress-bar off", *opts, *specs)
