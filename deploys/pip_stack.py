@@ -7,6 +7,7 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import DeployError, OperationError, QuoteString, StringCommand, deploy, operation
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File, FindFiles
 from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, pip
@@ -14,6 +15,7 @@ from pyinfra.operations import apt, files, pip
 from deploys.lib import data
 from deploys.lib.pip_stack import (
     DEFAULT_TORCH_INDEX,
+    DEFAULT_VENV,
     SYSTEM_CA_BUNDLES,
     HostPlan,
     Req,
@@ -28,7 +30,8 @@ from deploys.lib.pip_stack import (
     summary,
     unavailable,
 )
-from facts.pip_stack import FrameworkReport, IndexFiles, PipDistributions, StackHost
+from facts.pip_stack import FrameworkReport, IndexFiles, PipDistributions
+from facts.platform import ColabRuntime
 
 PREFIX = "pip_stack_"
 
@@ -208,16 +211,30 @@ def verify(python: str, stack: Stack):
     yield  # a generator that never yields a command
 
 
-def _plan(python: str) -> HostPlan:
-    facts = host.get_fact(StackHost, python=python)
-    if not facts["python"]:
-        raise DeployError(f"{host.name}: data key 'pip_stack_python': {python!r} does not run")
-    return HostPlan(
-        cpu_only=facts["cuda"] is None,
-        cuda=facts["cuda"],
-        python=facts["python"],
-        colab=facts["colab"],
-    )
+def _plan() -> HostPlan:
+    from deploys.preflight import plan_for
+
+    plan = plan_for(host)
+    if not (plan.python or {}).get("version"):
+        raise DeployError(f"{host.name}: preflight found no Python interpreter (python3)")
+    return HostPlan.from_preflight(plan, colab=host.get_fact(ColabRuntime)["hosted"])
+
+
+def venv_of(colab: bool) -> str | None:
+    """The venv the stack goes into (``pip_stack_venv`` with ``auto`` resolved), or None."""
+    venv = host.data.get("pip_stack_venv", DEFAULTS["pip_stack_venv"])
+    if venv == "auto":
+        return None if colab else DEFAULT_VENV
+    return venv
+
+
+def target_python() -> str:
+    """The interpreter the stack is installed for: the venv's ``bin/python`` or
+    ``pip_stack_python`` (what the speed check and the local runtime run with)."""
+    venv = venv_of(host.get_fact(ColabRuntime)["hosted"])
+    if venv:
+        return f"{venv}/bin/python"
+    return host.data.get("pip_stack_python") or DEFAULTS["pip_stack_python"]
 
 
 def _ca_bundle(value: str | None) -> str | None:
@@ -260,6 +277,8 @@ def _check_available(
             names=sorted({d.req.install.split("[", 1)[0] for d in todo}),
             cert=cert,
         )
+        if offered is None:
+            continue  # the interpreter did not run (a fake host): pip reports at install time
         for error in unavailable(todo, offered):
             if "could not list the index" in error:
                 unreachable.append(
@@ -273,12 +292,14 @@ def _check_available(
 
 
 @deploy("Install the Python deep-learning stack", data_defaults=DEFAULTS)
-def pip_stack(plan: HostPlan | None = None) -> None:
+def pip_stack(plan: HostPlan | None = None) -> list[OperationMeta]:
     """
     Install TensorFlow, PyTorch, Keras and friends, matched to the host's CUDA.
 
-    + plan: the host's ``HostPlan`` from the preflight plan; ``None`` probes the host
-      (``StackHost``: interpreter version, ``nvidia-smi``'s CUDA version, hosted Colab)
+    + plan: the host's ``HostPlan``; ``None`` builds it from the preflight plan
+      (``deploys.preflight.plan_for``: variants, torch index, releases) and ``ColabRuntime``
+
+    Returns the install operations (the speed check reruns when they changed something).
 
     A venv at ``/opt/dlrig/venv`` on servers (``python3-venv`` installed via APT), the
     interpreter's own environment on hosted Colab. Each spec is checked against the indexes
@@ -298,11 +319,11 @@ def pip_stack(plan: HostPlan | None = None) -> None:
     python = d.pip_stack_python
     try:
         check_url(d.pip_stack_index_url, "pip_stack_index_url")
-        plan = plan or _plan(python)
+        plan = plan or _plan()
         stack = resolve(
             plan,
             d.pip_stack_packages,
-            venv=d.pip_stack_venv,
+            venv=venv_of(plan.colab),
             torch_wheels=d.pip_stack_torch_wheels,
             local_wheels=_local_wheels(list(d.pip_stack_find_links)),
             find_links=d.pip_stack_find_links,
@@ -313,8 +334,9 @@ def pip_stack(plan: HostPlan | None = None) -> None:
         raise DeployError(f"{host.name}: {e}") from None
     cert = _ca_bundle(d.pip_stack_ca_bundle)
     cache_dir = d.pip_stack_cache_dir
-    if cache_dir is None and host.data.get("build_cache_dir"):
-        cache_dir = f"{host.data.get('build_cache_dir')}/pip"
+    build_cache = str(host.data.get("build_cache_dir") or "")
+    if cache_dir is None and build_cache.startswith("/"):
+        cache_dir = f"{build_cache.rstrip('/')}/pip"
     target = f"{stack.venv}/bin/python" if stack.venv else python
     _check_available(python, target, stack, d.pip_stack_index_url, cert)
     for line in stack.describe().splitlines():
@@ -340,14 +362,15 @@ def pip_stack(plan: HostPlan | None = None) -> None:
             mode="644",
         )
 
+    installs: list[OperationMeta] = []
     for group, index_url in (
         ("pypi", d.pip_stack_index_url),
         ("torch", stack.torch_index_url or d.pip_stack_index_url),
     ):
         reqs: tuple[Req, ...] = stack.group(group)
         if reqs:
-            install(
-                name=f"pip install ({index_url}): {' '.join(r.pip_arg for r in reqs)}",
+            op = install(
+                name=f"Ensure pip packages ({index_url}): {' '.join(r.pip_arg for r in reqs)}",
                 python=target,
                 stack=stack,
                 group=group,
@@ -355,7 +378,9 @@ def pip_stack(plan: HostPlan | None = None) -> None:
                 cert=cert,
                 cache_dir=cache_dir,
             )
+            installs.append(op)
     if d.pip_stack_verify:
         verify(
             name="Verify the frameworks import and see their devices", python=target, stack=stack
         )
+    return installs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, TypedDict
 
 from pyinfra.api import FactBase, FactProcessError, QuoteString, StringCommand
@@ -11,63 +10,6 @@ from pyinfra.facts.pip import PipPackages
 from typing_extensions import override
 
 from deploys.lib.pip_stack import parse_pip_list
-
-# --- the host, until the preflight plan lands -------------------------------------------------
-
-_STACK_HOST = r"""
-py="$1"
-echo "python=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"
-smi=$(command -v nvidia-smi || { [ -x /opt/bin/nvidia-smi ] && echo /opt/bin/nvidia-smi; } || true)
-if [ -n "$smi" ]; then
-  v=$(LC_ALL=C "$smi" 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p')
-  echo "cuda=$(echo "$v" | head -1)"
-fi
-if [ -n "${COLAB_RELEASE_TAG:-}" ] || "$py" -c 'import google.colab' 2>/dev/null; then
-  echo colab=1
-fi
-"""
-
-
-class StackHostDict(TypedDict):
-    python: str | None
-    cuda: str | None
-    colab: bool
-
-
-class StackHost(FactBase[StackHostDict]):
-    """
-    Returns what the stack resolution needs: the interpreter's ``major.minor``, the highest CUDA
-    version the NVIDIA driver supports (``None`` without a working ``nvidia-smi``), hosted Colab.
-
-    + python: the interpreter (``python3``)
-
-    Stands in for the preflight plan until that lands.
-
-    **Example:**
-
-    .. code:: python
-
-        host.get_fact(StackHost, python="python3")
-        # {"python": "3.11", "cuda": "12.4", "colab": False}
-    """
-
-    @override
-    def command(self, python: str = "python3") -> StringCommand:
-        return StringCommand(
-            "sh", "-c", QuoteString(_STACK_HOST), "stack-host", QuoteString(python)
-        )
-
-    @override
-    def process(self, output: list[str]) -> StackHostDict:
-        values = dict(line.split("=", 1) for line in output if "=" in line)
-        python = values.get("python") or None
-        cuda = values.get("cuda") or None
-        if python and not re.fullmatch(r"3\.\d+", python):
-            raise FactProcessError(f"unexpected Python version {python!r}")
-        if cuda and not re.fullmatch(r"\d+\.\d+", cuda):
-            raise FactProcessError(f"unexpected CUDA version {cuda!r}")
-        return {"python": python, "cuda": cuda, "colab": values.get("colab") == "1"}
-
 
 # --- installed distributions ------------------------------------------------------------------
 

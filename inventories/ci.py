@@ -18,6 +18,7 @@ from typing import Any
 
 from facts.cuda import CudaToolkits, Cudnn
 from facts.gpu import NvidiaDriver, NvidiaGpus
+from facts.pip_stack import PipDistributions
 from facts.platform import ColabRuntime, SystemSummary
 from facts.python import PythonEnv
 from facts.toolchain import HostCompilers
@@ -84,6 +85,8 @@ def _facts(**outputs: list[str]) -> dict[str, list[str]]:
         "python": _command(PythonEnv, python="python3"),
         "colab": _command(ColabRuntime),
         "system": _command(SystemSummary),
+        "pip": _command(PipDistributions, python="python3"),
+        "apt_get": "command -v apt-get",
     }
     return {commands[name]: lines for name, lines in outputs.items()}
 
@@ -119,6 +122,20 @@ COLAB_GPU = _responses(
         ),
         colab=_fixture("platform.ColabRuntime/colab_hosted"),
         system=_fixture("platform.SystemSummary/colab_ubuntu_22_04"),
+        # profile: `pip list --format=json` of the same preinstalled frameworks (pip_stack).
+        pip=[
+            json.dumps(
+                [
+                    {"name": "tensorflow", "version": "2.19.0"},
+                    {"name": "keras", "version": "3.10.0"},
+                    {"name": "torch", "version": "2.8.0+cu126"},
+                    {"name": "torchvision", "version": "0.23.0+cu126"},
+                    {"name": "numpy", "version": "2.0.2"},
+                    {"name": "notebook", "version": "6.5.7"},
+                ]
+            )
+        ],
+        apt_get=["/usr/bin/apt-get"],
     ),
     {"/etc/apt/sources.list": UBUNTU_2204_SOURCES.splitlines()},
 )
@@ -157,6 +174,7 @@ H100_SERVER = _responses(
             "6.8.0-60-generic",
             _os_release("Ubuntu 24.04.2 LTS", "ubuntu", "24.04", "noble"),
         ),
+        apt_get=["/usr/bin/apt-get"],
     ),
     {"/etc/apt/sources.list.d/ubuntu.sources": UBUNTU_2404_SOURCES.splitlines()},
 )
@@ -172,6 +190,7 @@ DEBIAN_CPU = _responses(
         python=_python("3.11.2", {}, None),
         colab=_fixture("platform.ColabRuntime/not_colab_this_machine"),
         system=_fixture("platform.SystemSummary/debian_12_this_machine"),
+        apt_get=["/usr/bin/apt-get"],
     ),
     {"/etc/apt/sources.list": ["deb http://deb.debian.org/debian bookworm main"]},
 )

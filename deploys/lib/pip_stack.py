@@ -72,6 +72,33 @@ class HostPlan:
     cuda: str | None
     python: str
     colab: bool = False
+    torch_index_url: str | None = None
+    torch_version: str | None = None
+    tensorflow_version: str | None = None
+    tensorflow_gpu: bool | None = None
+
+    @classmethod
+    def from_preflight(cls, plan: Any, colab: bool) -> HostPlan:
+        """Build one from the preflight's ``deploys.lib.compat.Plan``.
+
+        The frameworks need the driver, not a toolkit: GPU-ness comes from the variants the
+        preflight chose (``torch.variant``, ``tensorflow.gpu``), the CUDA version from the
+        driver (``"550.54.14 (CUDA ≤ 12.4)"``), falling back to the torch variant's CUDA.
+        """
+        python = (plan.python or {}).get("version") or ""
+        m = re.search(r"CUDA\D*(\d+\.\d+)", plan.driver or "")
+        cuda = m.group(1) if m else plan.torch.cuda
+        gpu = plan.torch.variant != "cpu" or bool(plan.tensorflow.gpu)
+        return cls(
+            cpu_only=not (gpu and cuda),
+            cuda=cuda if gpu else None,
+            python=".".join(python.split(".")[:2]),
+            colab=colab,
+            torch_index_url=plan.torch.index_url,
+            torch_version=plan.torch.version,
+            tensorflow_version=plan.tensorflow.version,
+            tensorflow_gpu=bool(plan.tensorflow.gpu),
+        )
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"3\.\d+", self.python):
@@ -97,6 +124,8 @@ class Req:
     + group: ``pypi`` or ``torch`` (installed together with the PyTorch index / local wheels)
     + satisfied_by: distributions that count as installed (``tensorflow`` for ``tensorflow-cpu``)
     + cuda_max: for torch-family wheels on GPU hosts, the newest CUDA build the driver takes
+    + pin: the release pip installs when the data gives no spec (the preflight's choice); an
+      installed version need not match it (what is installed and works stays)
     """
 
     name: str
@@ -105,11 +134,17 @@ class Req:
     group: str
     satisfied_by: tuple[str, ...]
     cuda_max: tuple[int, int] | None = None
+    pin: str = ""
+
+    @property
+    def install_spec(self) -> str:
+        """The spec pip installs with: the data's, else the preflight's release (``==2.9.*``)."""
+        return self.spec or self.pin
 
     @property
     def pip_arg(self) -> str:
         """The argument pip gets: ``tensorflow-cpu>=2.16``."""
-        return f"{self.install}{self.spec}"
+        return f"{self.install}{self.install_spec}"
 
     def accepts(self, version: str) -> bool:
         """Whether an installed ``version`` satisfies the spec (and the wheel's CUDA build)."""
@@ -225,7 +260,11 @@ def check_url(url: str, key: str) -> None:
 
 
 def torch_index(plan: HostPlan, base: str = DEFAULT_TORCH_INDEX) -> str:
-    """The PyTorch wheel index for the host: the newest CUDA build its driver supports, or cpu."""
+    """The PyTorch wheel index for the host: the preflight's, else the newest CUDA build the
+    driver supports, or cpu; on ``base`` (a mirror of download.pytorch.org/whl)."""
+    if plan.torch_index_url:
+        tag = plan.torch_index_url.rstrip("/").rsplit("/", 1)[-1]
+        return f"{base.rstrip('/')}/{tag}"
     cuda = plan.cuda_tuple
     tag = "cpu"
     if cuda is not None:
@@ -330,8 +369,9 @@ def resolve(
         spec = raw_spec.replace(" ", "")
         if name in ("tensorflow", "tensorflow-cpu"):
             both = ("tensorflow", "tensorflow-cpu")
-            if cuda is None:
-                reqs.append(Req(name, "tensorflow-cpu", spec, "pypi", both))
+            pin = f"=={plan.tensorflow_version}.*" if plan.tensorflow_version else ""
+            if cuda is None or plan.tensorflow_gpu is False:
+                reqs.append(Req(name, "tensorflow-cpu", spec, "pypi", both, pin=pin))
                 continue
             if name == "tensorflow-cpu":
                 raise StackError(
@@ -339,9 +379,9 @@ def resolve(
                     "'tensorflow' (dlrig picks the CUDA variant)"
                 )
             bound = TF_MAX_FOR_CUDA_MAJOR.get(cuda[0])
-            if bound and not spec:
+            if bound and not spec and not pin:
                 spec = bound
-            reqs.append(Req(name, "tensorflow[and-cuda]", spec, "pypi", ("tensorflow",)))
+            reqs.append(Req(name, "tensorflow[and-cuda]", spec, "pypi", ("tensorflow",), pin=pin))
             expect_gpu.append("tensorflow")
         elif name in TORCH_FAMILY:
             if torch_wheels == "local":
@@ -356,7 +396,10 @@ def resolve(
                         f"wheel {name} {version}"
                     )
                 spec = f"=={version}"
-            reqs.append(Req(name, name, spec, "torch", (name,), cuda))
+            pin = ""
+            if name == "torch" and plan.torch_version and torch_wheels == "index":
+                pin = f"=={plan.torch_version}.*"
+            reqs.append(Req(name, name, spec, "torch", (name,), cuda, pin=pin))
             if name == "torch" and cuda is not None:
                 expect_gpu.append("torch")
         else:
@@ -397,7 +440,7 @@ def decide(stack: Stack, installed: Mapping[str, Iterable[str]]) -> list[Decisio
         ok = [(n, v) for n, v in found if req.accepts(v)]
         if ok:
             n, v = ok[0]
-            out.append(Decision(req, False, f"{n} {v} satisfies {req.pip_arg or req.name}"))
+            out.append(Decision(req, False, f"{n} {v} satisfies {req.install}{req.spec}"))
         elif found:
             have = ", ".join(f"{n} {v}" for n, v in found)
             out.append(Decision(req, True, f"{have} does not satisfy {req.pip_arg}: replacing"))
@@ -450,14 +493,14 @@ def unavailable(
         dist = d.req.install.split("[", 1)[0]
         entry = offered.get(dist) or {"files": [], "errors": []}
         versions = offered_versions(dist, entry.get("files", []))
-        spec = SpecifierSet(d.req.spec)
+        spec = SpecifierSet(d.req.install_spec)
         if any(spec.contains(v, prereleases=True) for v in versions):
             continue
         if entry.get("errors") and not versions:
             errors.append(f"{dist}: could not list the index ({'; '.join(entry['errors'])})")
         elif versions:
             newest = ", ".join(str(v) for v in sorted(versions)[-3:])
-            errors.append(f"{dist}{d.req.spec}: no such release (newest offered: {newest})")
+            errors.append(f"{dist}{d.req.install_spec}: no such release (newest offered: {newest})")
         else:
             errors.append(f"{dist}: no such package on the index")
     return errors

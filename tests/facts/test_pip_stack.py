@@ -9,47 +9,13 @@ from pathlib import Path
 import pytest
 from pyinfra.api import FactProcessError
 
-from facts.pip_stack import FrameworkReport, IndexFiles, PipDistributions, StackHost
+from facts.pip_stack import FrameworkReport, IndexFiles, PipDistributions
 
 DATA = Path(__file__).parent / "pip_stack"
 
 
 def _sh(command) -> str:
     return command.get_raw_value() if hasattr(command, "get_raw_value") else str(command)
-
-
-def test_stack_host_parses_a_gpu_and_a_cpu_host():
-    fact = StackHost()
-    assert fact.process(["python=3.12", "cuda=12.4", "colab=1"]) == {
-        "python": "3.12",
-        "cuda": "12.4",
-        "colab": True,
-    }
-    assert fact.process(["python=3.11"]) == {"python": "3.11", "cuda": None, "colab": False}
-    assert fact.process(["python=", "cuda="]) == {"python": None, "cuda": None, "colab": False}
-    with pytest.raises(FactProcessError):
-        fact.process(["python=3.11", "cuda=twelve"])
-
-
-def test_stack_host_command_runs_here_and_reads_nvidia_smi(tmp_path):
-    # The real script, on this machine, with a fake nvidia-smi printing a real header.
-    smi = tmp_path / "nvidia-smi"
-    smi.write_text("#!/bin/sh\ncat " + str(DATA / "nvidia-smi-t4.txt") + "\n")
-    smi.chmod(0o755)
-    out = subprocess.run(
-        ["sh", "-c", _sh(StackHost().command(python=sys.executable))],
-        capture_output=True,
-        text=True,
-        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
-        check=True,
-    ).stdout.splitlines()
-    facts = StackHost().process(out)
-    assert facts["cuda"] == "12.4"
-    assert facts["python"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
-
-
-def test_stack_host_quotes_the_interpreter():
-    assert "'python3; rm -rf /'" in _sh(StackHost().command(python="python3; rm -rf /"))
 
 
 def test_pip_distributions_parses_pip_list_in_colab_shape():
