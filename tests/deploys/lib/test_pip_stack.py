@@ -271,3 +271,48 @@ def test_an_accepted_install_is_never_reinstalled(installed, spec, cpu_only):
     stack = resolve(plan, {"torch": spec})
     [d] = decide(stack, {"torch": {installed}})
     assert d.install is not stack.requirements[0].accepts(installed)
+
+
+def _preflight(variant: str, tf_gpu: bool, driver: str | None):
+    from types import SimpleNamespace
+
+    cuda = None if variant == "cpu" else f"{variant[2:-1]}.{variant[-1]}"
+    return SimpleNamespace(
+        python={"path": "/usr/bin/python3", "version": "3.12.11"},
+        driver=driver,
+        torch=SimpleNamespace(
+            version="2.7",
+            variant=variant,
+            index_url=f"https://download.pytorch.org/whl/{variant}",
+            cuda=cuda,
+        ),
+        tensorflow=SimpleNamespace(version="2.20", gpu=tf_gpu),
+    )
+
+
+def test_host_plan_from_the_preflight_plan():
+    plan = HostPlan.from_preflight(
+        _preflight("cu118", True, "535.129.03 (CUDA ≤ 12.2)"), colab=True
+    )
+    assert (plan.cpu_only, plan.cuda, plan.python, plan.colab) == (False, "12.2", "3.12", True)
+    stack = resolve(plan, {"tensorflow": "", "torch": "", "torchvision": ""})
+    assert stack.torch_index_url == "https://download.pytorch.org/whl/cu118"
+    assert [r.pip_arg for r in stack.requirements] == [
+        "tensorflow[and-cuda]==2.20.*",
+        "torch==2.7.*",
+        "torchvision",
+    ]
+    # The preflight's release is what gets installed, not a reason to replace what works.
+    decisions = decide(stack, {"tensorflow": {"2.19.0"}, "torch": {"2.8.0+cu126"}})
+    assert [d.install for d in decisions] == [False, False, True]
+    # A mirror of the PyTorch index keeps the preflight's variant.
+    mirrored = resolve(plan, {"torch": ""}, torch_index_base="https://mirror.example/whl")
+    assert mirrored.torch_index_url == "https://mirror.example/whl/cu118"
+
+
+def test_host_plan_from_a_cpu_preflight_plan():
+    plan = HostPlan.from_preflight(_preflight("cpu", False, None), colab=False)
+    assert plan.cpu_only and plan.cuda is None
+    stack = resolve(plan, {"tensorflow": ""})
+    assert [r.pip_arg for r in stack.requirements] == ["tensorflow-cpu==2.20.*"]
+    assert stack.torch_index_url == "https://download.pytorch.org/whl/cpu"
