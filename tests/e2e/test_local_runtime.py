@@ -1,0 +1,160 @@
+"""e2e: the Colab local runtime (Jupyter + jupyter_http_over_ws) in a real Debian 12 root.
+
+The chroot shares this machine's network namespace, so the runtime's 127.0.0.1 port is reached
+from the test directly. pip downloads are cached under ``~/.cache/dlrig/pip`` (bind-mounted as
+the root's pip cache), so reruns do not download again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import targets
+
+pytestmark = pytest.mark.e2e
+
+DEPLOY = "deploys.local_runtime.local_runtime"
+COLAB = "https://colab.research.google.com"
+VENV = "/opt/dlrig/jupyter"
+TOKEN = "/etc/dlrig/local_runtime/token"
+PROBE = Path(__file__).with_name("colab_probe.py")
+
+
+WHEELHOUSE = "/root/.cache/pip/wheels"
+# pip inside the root takes files from the wheelhouse and only the index pages from PyPI (pip
+# ranks find-links candidates first among equal versions), so the real index path, TLS through
+# the venv's pip.conf included, still runs. pip's own HTTP cache does not help here: responses
+# through a TLS-intercepting proxy often carry no caching headers.
+PIP_ENV = {"PIP_FIND_LINKS": WHEELHOUSE}
+
+
+def _pip_cache(root: targets.Root) -> Path:
+    cache = targets.CACHE / "pip"
+    (cache / "wheels").mkdir(parents=True, exist_ok=True)
+    root.bind(str(cache), "/root/.cache/pip", read_only=False)
+    return cache
+
+
+def _fill_wheelhouse(root: targets.Root, cache: Path) -> None:
+    """After a first install, keep every wheel the venv holds (once per package list)."""
+    stamp = cache / f"wheels-{_packages_key()}.done"
+    if stamp.exists():
+        return
+    root.run(
+        f"{VENV}/bin/pip freeze --all > /tmp/runtime-req.txt && "
+        f"{VENV}/bin/pip download -q -d {WHEELHOUSE} -r /tmp/runtime-req.txt"
+    )
+    stamp.touch()
+
+
+def _packages_key() -> str:
+    from deploys.local_runtime import DEFAULTS
+
+    material = json.dumps(DEFAULTS["local_runtime_packages"]).encode()
+    return hashlib.sha256(material).hexdigest()[:12]
+
+
+def _get(port: int, path: str, token: str | None = None, origin: str | None = None):
+    """GET over loopback; returns (status, headers)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token:
+        request.add_header("Authorization", f"token {token}")
+    if origin:
+        request.add_header("Origin", origin)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _probe(root: targets.Root, port: int, token: str | None, origin: str = COLAB) -> dict:
+    """Speak Colab's HTTP-over-websocket protocol to the runtime, from inside the root."""
+    shutil.copy(PROBE, root.path / "tmp/colab_probe.py")
+    env = f"PROBE_TOKEN={token} " if token else ""
+    out = root.run(f"{env}{VENV}/bin/python /tmp/colab_probe.py {port} /api/status '{origin}'")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_local_runtime_serves_colab(debian_root, run_pyinfra):
+    root = debian_root.root
+    cache = _pip_cache(root)
+    port = targets.free_port()
+
+    first = run_pyinfra(
+        debian_root, DEPLOY, {"local_runtime_port": port}, args=["-vvv"], env=PIP_ENV
+    )
+    assert first.returncode == 0, first.output[-6000:]
+    _fill_wheelhouse(root, cache)
+    token = (root.path / TOKEN.lstrip("/")).read_text()
+    assert len(token) >= 32 and "\n" not in token
+    assert (root.path / TOKEN.lstrip("/")).stat().st_mode & 0o777 == 0o600
+    assert token not in first.output, "the token leaked into pyinfra -vvv output"
+    assert "connection-url" in first.output  # where to find the URL, shown to the user
+    url_file = root.path / "var/lib/dlrig/local_runtime/connection-url"
+    assert url_file.read_text() == f"http://127.0.0.1:{port}/?token={token}\n"
+    assert url_file.stat().st_mode & 0o777 == 0o600
+
+    # Token auth: /api/status needs it (notebook 6's bare /api is its public version endpoint).
+    assert _get(port, "/api/status", token)[0] == 200
+    assert _get(port, "/api/status")[0] == 403
+    assert _get(port, "/api/status", "wrong" * 8)[0] == 403
+    # CORS for Colab's origin, with credentials.
+    status, headers = _get(port, "/api/status", token, origin=COLAB)
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == COLAB
+    assert headers["Access-Control-Allow-Credentials"] == "true"
+    # Another origin is not echoed back (the server only ever allows Colab's).
+    assert _get(port, "/api", origin="https://evil.test")[1]["Access-Control-Allow-Origin"] == COLAB
+
+    # The extension itself: Colab's HTTP-over-websocket path, as Colab uses it.
+    assert _probe(root, port, token)["status"] == 200
+    assert _probe(root, port, None)["status"] == 403
+    # Without a token, a page from another origin cannot even open the websocket (notebook 6
+    # skips the origin check only for token-authenticated requests: the token is the proof).
+    assert _probe(root, port, None, origin="https://evil.test") == {"handshake": 403}
+
+    second = run_pyinfra(debian_root, DEPLOY, {"local_runtime_port": port})
+    assert second.returncode == 0, second.output[-4000:]
+    assert second.changed == [], second.changed
+
+    # A new port restarts it: the new port answers, the old one is closed, the token is kept.
+    new_port = targets.free_port()
+    moved = run_pyinfra(debian_root, DEPLOY, {"local_runtime_port": new_port})
+    assert moved.returncode == 0, moved.output[-6000:]
+    assert any(name.endswith("(restart on config change)") for name in moved.changed)
+    assert _get(new_port, "/api/status", token)[0] == 200
+    assert not _listening(port)
+
+    # Stoppable: present=False stops the supervisor and Jupyter and removes what was installed.
+    gone = run_pyinfra(
+        debian_root, DEPLOY, {"local_runtime_port": new_port, "local_runtime_present": False}
+    )
+    assert gone.returncode == 0, gone.output[-6000:]
+    assert not _listening(new_port)
+    assert not targets._processes_in(root.path)
+    assert not (root.path / TOKEN.lstrip("/")).exists()
+    assert not (root.path / VENV.lstrip("/")).exists()
+
+
+def test_local_runtime_rejects_bad_data_before_change(debian_root, run_pyinfra):
+    run = run_pyinfra(debian_root, DEPLOY, {"local_runtime_port": 70000})
+    assert run.returncode != 0
+    assert "local_runtime_port" in run.output
+    run = run_pyinfra(debian_root, DEPLOY, {"local_runtime_user": "nobody-here"})
+    assert run.returncode != 0
+    assert "local_runtime_user" in run.output
+    assert not (debian_root.root.path / "etc/dlrig").exists()
