@@ -130,6 +130,8 @@ def test_local_runtime_serves_colab(debian_root, run_pyinfra):
     second = run_pyinfra(debian_root, DEPLOY, {"local_runtime_port": port})
     assert second.returncode == 0, second.output[-4000:]
     assert second.changed == [], second.changed
+    assert "Tunnel: ssh -N -L" in second.output  # the hint shows at default verbosity too
+    assert token not in second.output
 
     # A new port restarts it: the new port answers, the old one is closed, the token is kept.
     new_port = targets.free_port()
@@ -158,3 +160,40 @@ def test_local_runtime_rejects_bad_data_before_change(debian_root, run_pyinfra):
     assert run.returncode != 0
     assert "local_runtime_user" in run.output
     assert not (debian_root.root.path / "etc/dlrig").exists()
+
+
+def _jupyter_uids(root: targets.Root) -> set[int]:
+    """Real uids of the Jupyter server processes running inside the root."""
+    uids = set()
+    for pid in targets._processes_in(root.path):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        # `jupyter notebook` execs `jupyter-notebook`
+        if any(a.endswith(b"/jupyter-notebook") for a in argv):
+            uids.add(int(next(x for x in status.splitlines() if x.startswith("Uid:")).split()[1]))
+    return uids
+
+
+def test_local_runtime_over_ssh_as_a_user(ssh_host, converge, tmp_path):
+    """A server-like host: pyinfra logs in over SSH with sudo; Jupyter runs as user dlrig."""
+    root = ssh_host.root
+    cache = _pip_cache(root)
+    port = targets.free_port()
+    data = {"local_runtime_port": port, "local_runtime_user": targets.SSH_USER}
+
+    first, _ = converge(ssh_host, DEPLOY, data, env=PIP_ENV)
+    _fill_wheelhouse(root, cache)
+    token_file = root.path / TOKEN.lstrip("/")
+    token = token_file.read_text()
+    host = ssh_host.testinfra()
+    info = host.file(TOKEN)
+    assert info.user == targets.SSH_USER and info.mode == 0o600
+    assert token not in first.output
+    assert _get(port, "/api/status", token)[0] == 200
+    assert _get(port, "/api/status")[0] == 403
+    uid = int(host.check_output(f"id -u {targets.SSH_USER}"))
+    assert _jupyter_uids(root) == {uid}
+    assert host.file("/home/dlrig").exists  # notebook_dir defaults to the user's home
