@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import socket
 import urllib.error
@@ -29,23 +30,35 @@ PROBE = Path(__file__).with_name("colab_probe.py")
 
 
 WHEELHOUSE = "/root/.cache/pip/wheels"
-# pip inside the root takes files from the wheelhouse and only the index pages from PyPI (pip
-# ranks find-links candidates first among equal versions), so the real index path, TLS through
-# the venv's pip.conf included, still runs. pip's own HTTP cache does not help here: responses
-# through a TLS-intercepting proxy often carry no caching headers.
-PIP_ENV = {"PIP_FIND_LINKS": WHEELHOUSE}
 
 
-def _pip_cache(root: targets.Root) -> Path:
+def _pip_cache(root: targets.Root, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Bind the host's pip cache into the root; once it holds the runtime's wheels, pip in the
+    root installs from them offline (``/etc/pip.conf``: no-index + find-links; it applies over
+    SSH and sudo too). pip's HTTP cache does not help: responses through this machine's
+    TLS-intercepting proxy carry no caching headers, and pip prefers index files over
+    find-links files of the same version. A cold cache runs the real path: PyPI, with the CA
+    bundle from the venv's pip.conf. This machine's PIP_* variables would leak into the chroot
+    (and mask the venv's pip.conf), so the pyinfra runs go without them."""
+    for name in [n for n in os.environ if n.startswith("PIP_")]:
+        monkeypatch.delenv(name)
     cache = targets.CACHE / "pip"
     (cache / "wheels").mkdir(parents=True, exist_ok=True)
     root.bind(str(cache), "/root/.cache/pip", read_only=False)
+    if _stamp(cache).exists():
+        (root.path / "etc/pip.conf").write_text(
+            f"[global]\nno-index = true\nfind-links = {WHEELHOUSE}\n"
+        )
     return cache
+
+
+def _stamp(cache: Path) -> Path:
+    return cache / f"wheels-{_packages_key()}.done"
 
 
 def _fill_wheelhouse(root: targets.Root, cache: Path) -> None:
     """After a first install, keep every wheel the venv holds (once per package list)."""
-    stamp = cache / f"wheels-{_packages_key()}.done"
+    stamp = _stamp(cache)
     if stamp.exists():
         return
     root.run(
@@ -89,20 +102,21 @@ def _probe(root: targets.Root, port: int, token: str | None, origin: str = COLAB
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_local_runtime_serves_colab(debian_root, run_pyinfra):
+def test_local_runtime_serves_colab(debian_root, run_pyinfra, monkeypatch):
     root = debian_root.root
-    cache = _pip_cache(root)
+    cache = _pip_cache(root, monkeypatch)
     port = targets.free_port()
 
-    first = run_pyinfra(
-        debian_root, DEPLOY, {"local_runtime_port": port}, args=["-vvv"], env=PIP_ENV
-    )
+    first = run_pyinfra(debian_root, DEPLOY, {"local_runtime_port": port}, args=["-vvv"])
     assert first.returncode == 0, first.output[-6000:]
     _fill_wheelhouse(root, cache)
     token = (root.path / TOKEN.lstrip("/")).read_text()
     assert len(token) >= 32 and "\n" not in token
     assert (root.path / TOKEN.lstrip("/")).stat().st_mode & 0o777 == 0o600
+    assert "new-token" in first.output  # -vvv shows the commands, the one making the token too
     assert token not in first.output, "the token leaked into pyinfra -vvv output"
+    pip_conf = root.path / VENV.lstrip("/") / "pip.conf"
+    assert pip_conf.read_text() == "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n"
     assert "connection-url" in first.output  # where to find the URL, shown to the user
     url_file = root.path / "var/lib/dlrig/local_runtime/connection-url"
     assert url_file.read_text() == f"http://127.0.0.1:{port}/?token={token}\n"
@@ -177,14 +191,14 @@ def _jupyter_uids(root: targets.Root) -> set[int]:
     return uids
 
 
-def test_local_runtime_over_ssh_as_a_user(ssh_host, converge, tmp_path):
+def test_local_runtime_over_ssh_as_a_user(ssh_host, converge, monkeypatch):
     """A server-like host: pyinfra logs in over SSH with sudo; Jupyter runs as user dlrig."""
     root = ssh_host.root
-    cache = _pip_cache(root)
+    cache = _pip_cache(root, monkeypatch)
     port = targets.free_port()
     data = {"local_runtime_port": port, "local_runtime_user": targets.SSH_USER}
 
-    first, _ = converge(ssh_host, DEPLOY, data, env=PIP_ENV)
+    first, _ = converge(ssh_host, DEPLOY, data)
     _fill_wheelhouse(root, cache)
     token_file = root.path / TOKEN.lstrip("/")
     token = token_file.read_text()
