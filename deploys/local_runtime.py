@@ -24,6 +24,7 @@ from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operati
 from pyinfra.facts.files import Directory, File, FileContents
 from pyinfra.facts.server import Users
 from pyinfra.operations import apt, files, server
+from pyinfra.operations.util import any_changed
 
 from deploys.lib import data
 from deploys.lib import local_runtime as lr
@@ -283,18 +284,20 @@ def local_runtime() -> None:
             present=False,
         )
         if supervisor == "systemd":
+            wants = files.link(
+                name="Disable the local runtime's systemd unit",
+                path=f"/etc/systemd/system/multi-user.target.wants/{lr.UNIT_NAME}",
+                present=False,
+            )
             unit = files.file(
                 name="Remove the local runtime's systemd unit",
                 path=layout.unit_path,
                 present=False,
             )
             server.shell(
-                name="Disable the unit and reload systemd",
-                commands=[
-                    f"systemctl disable --quiet {lr.UNIT_NAME} || true",
-                    "systemctl daemon-reload",
-                ],
-                _if=unit.did_change,
+                name="Reload systemd (unit removed)",
+                commands=["systemctl daemon-reload"],
+                _if=any_changed(wants, unit),
             )
         for path in (layout.config_dir, layout.state_dir, layout.lib_dir, venv_path):
             files.directory(name=f"Remove {path}", path=path, present=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -161,6 +162,20 @@ def test_unit_runs_the_launcher_as_the_user():
     assert "User=alice\n" in unit
     assert "ExecStart=/usr/local/lib/dlrig/local_runtime/launch\n" in unit
     assert "Restart=on-failure" in unit
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
+def test_unit_passes_systemd_analyze_verify(tmp_path):
+    layout = _layout(tmp_path)
+    Path(layout.lib_dir).mkdir()
+    Path(layout.launcher).write_text("#!/bin/sh\n")
+    Path(layout.launcher).chmod(0o755)
+    unit = tmp_path / lr.UNIT_NAME
+    unit.write_text(lr.render_unit(layout, "root"))
+    run = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
 
 
 def test_parse_status_and_fact():
