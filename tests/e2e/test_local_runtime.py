@@ -107,6 +107,13 @@ def test_local_runtime_serves_colab(debian_root, run_pyinfra, monkeypatch):
     cache = _pip_cache(root, monkeypatch)
     port = targets.free_port()
 
+    # Bad data stops the run before anything changes, naming the key.
+    for bad in ({"local_runtime_port": 70000}, {"local_runtime_user": "nobody-here"}):
+        run = run_pyinfra(debian_root, DEPLOY, bad)
+        assert run.returncode != 0 and next(iter(bad)) in run.output
+    assert not (root.path / "etc/dlrig").exists()
+    assert not (root.path / VENV.lstrip("/")).exists()
+
     first = run_pyinfra(debian_root, DEPLOY, {"local_runtime_port": port}, args=["-vvv"])
     assert first.returncode == 0, first.output[-6000:]
     _fill_wheelhouse(root, cache)
@@ -164,16 +171,6 @@ def test_local_runtime_serves_colab(debian_root, run_pyinfra, monkeypatch):
     assert not targets._processes_in(root.path)
     assert not (root.path / TOKEN.lstrip("/")).exists()
     assert not (root.path / VENV.lstrip("/")).exists()
-
-
-def test_local_runtime_rejects_bad_data_before_change(debian_root, run_pyinfra):
-    run = run_pyinfra(debian_root, DEPLOY, {"local_runtime_port": 70000})
-    assert run.returncode != 0
-    assert "local_runtime_port" in run.output
-    run = run_pyinfra(debian_root, DEPLOY, {"local_runtime_user": "nobody-here"})
-    assert run.returncode != 0
-    assert "local_runtime_user" in run.output
-    assert not (debian_root.root.path / "etc/dlrig").exists()
 
 
 def _jupyter_uids(root: targets.Root) -> set[int]:
