@@ -63,10 +63,9 @@ def script_digest(directory: Path = SOURCE) -> str:
 def _python() -> str:
     if host.data.speed_check_python:
         return host.data.speed_check_python
-    venv = host.data.get("pip_stack_venv")
-    if venv:
-        return f"{venv}/bin/python"
-    return host.data.get("pip_stack_python") or "python3"
+    from deploys.pip_stack import target_python  # resolves pip_stack_venv's "auto"
+
+    return target_python()
 
 
 def _check_values() -> None:
