@@ -79,7 +79,7 @@ def gather_facts(target: Any = host) -> compat.HostFacts:
 
     + target: the pyinfra host
     """
-    from facts.batch import Facts
+    from facts.batch import get_facts
     from facts.cuda import CudaToolkits, Cudnn
     from facts.gpu import NvidiaDriver, NvidiaGpus
     from facts.platform import ColabRuntime, SystemSummary
@@ -88,21 +88,18 @@ def gather_facts(target: Any = host) -> compat.HostFacts:
 
     python = target.data.get("preflight_python") or DEFAULTS["preflight_python"]
     # One round trip for all of them (facts.batch): on a fleet, round trips are the cost.
-    gpus, driver, toolkits, cudnn, compilers, python_env, colab, system = (
-        target.get_fact(
-            Facts,
-            facts=[
-                (NvidiaGpus, {}),
-                (NvidiaDriver, {}),
-                (CudaToolkits, {}),
-                (Cudnn, {}),
-                (HostCompilers, {}),
-                (PythonEnv, {"python": python}),
-                (ColabRuntime, {}),
-                (SystemSummary, {}),
-            ],
-        )
-        or [None] * 8
+    gpus, driver, toolkits, cudnn, compilers, python_env, colab, system = get_facts(
+        target,
+        [
+            (NvidiaGpus, {}),
+            (NvidiaDriver, {}),
+            (CudaToolkits, {}),
+            (Cudnn, {}),
+            (HostCompilers, {}),
+            (PythonEnv, {"python": python}),
+            (ColabRuntime, {}),
+            (SystemSummary, {}),
+        ],
     )
     return compat.HostFacts(
         gpus=gpus or [],

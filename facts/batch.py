@@ -88,3 +88,24 @@ class Facts(FactBase[list[Any]]):
                 body = body[:-1]  # the separating newline added after the command
             values.append(fact.process(body) if body else fact.default())
         return values
+
+
+def get_facts(target: Any, specs: Sequence[tuple[type[FactBase], dict[str, Any]]]) -> list[Any]:
+    """Read ``specs`` (``(FactClass, kwargs)`` pairs) from a host: one round trip where it runs a
+    real shell; one ``get_fact`` each on pyinfra's ``@fake`` connector, whose canned responses
+    are per fact command.
+
+    + target: the pyinfra host
+    + specs: the facts to read and their arguments
+
+    **Example:**
+
+    .. code:: python
+
+        gpus, driver = get_facts(host, [(NvidiaGpus, {}), (NvidiaDriver, {})])
+    """
+    from pyinfra.connectors.fake import FakeConnector
+
+    if isinstance(target.connector, FakeConnector):
+        return [target.get_fact(cls, **kwargs) for cls, kwargs in specs]
+    return target.get_fact(Facts, facts=list(specs)) or [None] * len(specs)
