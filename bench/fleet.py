@@ -7,7 +7,7 @@ times no-op reruns (``pyinfra -y <inventory> <deploy>``, whole process) on the f
 and 16 hosts, ``--repeat`` times each, and prints a table. Also counts the remote commands per
 host (fact round trips + commands) from ``--debug`` output. Needs root, like the e2e tier.
 
-    sudo python3 bench/fleet.py [--sizes 1,4,8,16] [--repeat 5] [--deploy tests/e2e/fleet_light.py]
+    sudo python3 bench/fleet.py [--sizes 1,4,8,16] [--repeat 5] [--deploy deploys/gpu_server.py]
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ sys.path.insert(0, str(REPO))
 
 from tests.e2e import fleet, targets  # noqa: E402
 
-DATA = {"preflight_require_gpu": False, "ldconfig_entries": {"bench": ["/opt/dlrig-bench/lib"]}}
+# The server entry deploy's light profile: no builds, no pip stack, no speed check.
+DATA = {
+    "profile_skip": ["boost", "caffe", "pip_stack", "speed_check"],
+    "preflight_require_gpu": False,
+    "ldconfig_entries": {"bench": ["/opt/dlrig-bench/lib"]},
+}
 
 
 def _run(inventory: Path, deploy: str, debug: bool = False) -> tuple[float, str]:
@@ -45,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,4,8,16")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--deploy", default="tests/e2e/fleet_light.py")
+    parser.add_argument("--deploy", default="deploys/gpu_server.py")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 

@@ -4,6 +4,8 @@ Servers: systemd, the pip stack in a venv, the Colab local runtime when added
 (``profile_add: ["local_runtime"]``). Order and components: deploys/profile.py.
 """
 
+from deploys.fleet import fleet
 from deploys.profile import run
 
+fleet()  # host keys verified (or explicitly opted out), per-host summary at the end
 run("server")

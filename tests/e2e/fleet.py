@@ -147,7 +147,7 @@ def ssh_fleet(
     .. code:: python
 
         with ssh_fleet(8, tmp_path) as hosts:
-            converge_twice(hosts, "tests/e2e/fleet_light.py")
+            converge_twice(hosts, "deploys/gpu_server.py", {"profile_skip": [...]})
     """
     with contextlib.ExitStack() as stack:
         tarball = tarball or base_tarball()

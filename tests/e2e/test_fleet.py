@@ -1,4 +1,8 @@
-"""e2e: a fleet of 8 SSH hosts converged in one pyinfra run, as user ``dlrig`` with sudo.
+"""e2e: a fleet of 8 SSH hosts: the server entry deploy's light profile in one pyinfra run.
+
+Every host is reached as user ``dlrig`` with sudo; the light profile is deploys/gpu_server.py
+without builds, pip stack and speed check (preflight, APT sources, toolchain, ldconfig,
+datasets).
 
 One fleet is shared by the tests of this module (starting 8 roots costs ~20 s); each test
 leaves every host reachable, with its original host key. Failure cases: an unreachable host,
@@ -21,12 +25,15 @@ from tests.e2e import fleet, targets
 pytestmark = pytest.mark.e2e
 
 HOSTS = 8
-# The server entry deploy's light profile; becomes deploys/gpu_server.py (issue 10).
-LIGHT_PROFILE = "tests/e2e/fleet_light.py"
+# The server entry deploy's light profile: no builds, no pip stack, no speed check.
+LIGHT_PROFILE = "deploys/gpu_server.py"
 LIBDIR = "/opt/dlrig-fleet/lib"
 DATASET = "/data/fleet/classes.txt"
 DATASET_BODY = "0 background\n1 person\n"
-PROFILE_DATA: dict = {"preflight_require_gpu": False}
+PROFILE_DATA: dict = {
+    "profile_skip": ["boost", "caffe", "pip_stack", "speed_check"],
+    "preflight_require_gpu": False,
+}
 # Step names as pyinfra reports them: "<deploy> | <operation>".
 DEB_SRC = "Configure APT sources | Enable deb-src in /etc/apt/sources.list"
 REGISTER = "Register library directories | Register library directories of data"
