@@ -1,0 +1,108 @@
+# Build Boost from a pinned source archive; run by deploys/boost.py as
+#   bash -c "$(cat build.sh)" boost-build VERSION URL SHA256 LIBS PREFIX CXX PYTHON JOBS B2_OPTIONS
+#                                        SPEC_JSON BUILDKEY_PROGRAM LOG
+# Every step's output goes to LOG; stage lines go to stdout too. On failure the last lines of
+# LOG are printed to stderr. The build key is written last (deploys/lib/buildkey.py).
+set -Eeuo pipefail
+version=$1 url=$2 sha256=$3 libs=$4 prefix=$5 cxx=$6 python=$7 jobs=$8 b2_options=$9
+spec=${10} buildkey_program=${11} log=${12}
+
+under=boost_${version//./_}
+cache=/var/cache/dlrig/boost
+work=/var/tmp/dlrig-boost-build
+archive=$cache/${url##*/}
+key_file=$prefix/.dlrig-build-key.json
+staging=$prefix.dlrig-staging
+old=$prefix.dlrig-old
+
+mkdir -p "$(dirname "$log")"
+: >"$log"
+exec 3>&1 4>&2 >>"$log" 2>&1
+
+stage() { echo "==> $*"; echo "boost: $*" >&3; }
+
+fail_with_log() {
+  rc=$?
+  trap - ERR
+  {
+    echo "Boost build failed (exit $rc); last lines of $log:"
+    tail -n 40 "$log"
+  } >&4
+  exit "$rc"
+}
+trap fail_with_log ERR
+
+buildkey() { "$py" -c "$buildkey_program" "$1" "$spec" "$key_file"; }
+
+cxx_path=$(command -v "$cxx") || { echo "compiler $cxx not found (boost_cxx)"; false; }
+py=$(command -v "$python") || { echo "Python $python not found (boost_python)"; false; }
+
+# 1. Same key already recorded (the compiler may have been installed after planning): done.
+if buildkey check; then
+  stage "Boost $version already built with these inputs; nothing to do"
+  exit 0
+fi
+
+# 2. Download, verified before anything is extracted. A cached archive is re-verified.
+mkdir -p "$cache"
+if [ -f "$archive" ] && ! echo "$sha256  $archive" | sha256sum -c --status; then
+  rm -f "$archive"
+fi
+if [ ! -f "$archive" ]; then
+  stage "downloading $url"
+  rm -f "$archive.part"
+  curl -fL --retry 3 --silent --show-error -o "$archive.part" "$url"
+  got=$(sha256sum "$archive.part" | cut -d' ' -f1)
+  if [ "$got" != "$sha256" ]; then
+    rm -f "$archive.part"
+    echo "sha256 mismatch for $url: expected $sha256 (boost_sha256), got $got; file removed"
+    false
+  fi
+  mv "$archive.part" "$archive"
+fi
+
+# 3. Fresh tree every time: objects left by a killed build are never trusted.
+stage "extracting $archive"
+rm -rf "$work"
+mkdir -p "$work"
+tar -C "$work" -xf "$archive"
+src=$work/$under
+[ -f "$src/bootstrap.sh" ] || { echo "$archive has no $under/bootstrap.sh"; false; }
+
+# 4. Compiler and Python for b2: user-config.jam is read before project-config.jam, whose
+#    'using' lines bootstrap.sh guards, so these win.
+case "$("$cxx_path" --version | head -n1)" in
+  *clang*) toolset=clang ;;
+  *) toolset=gcc ;;
+esac
+pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+cat >"$work/user-config.jam" <<EOF
+using $toolset : : $cxx_path ;
+using python : $pyver : $py ;
+EOF
+cat "$work/user-config.jam"
+
+stage "bootstrapping b2 ($toolset, libraries $libs)"
+cd "$src"
+CXX=$cxx_path ./bootstrap.sh --with-toolset="$toolset" --with-libraries="$libs" \
+  --with-python="$py" --with-python-version="$pyver"
+
+# 5. Build into a staging prefix beside the real one (same file system: the swap is a rename).
+[ "$jobs" -gt 0 ] 2>/dev/null || jobs=$(nproc)
+stage "building with b2 -j$jobs (log: $log)"
+rm -rf "$staging"
+# shellcheck disable=SC2086  # b2_options are fixed words from the deploy
+nice -n 10 ./b2 -q -j"$jobs" --user-config="$work/user-config.jam" --build-dir="$work/build" \
+  --prefix="$staging" --layout=system $b2_options toolset="$toolset" install
+
+# 6. Install: swap the staged tree in, then let the linker see it.
+stage "installing into $prefix"
+rm -rf "$old"
+if [ -e "$prefix" ]; then mv "$prefix" "$old"; fi
+mv "$staging" "$prefix"
+rm -rf "$old" "$work"
+ldconfig
+
+# 7. Last: the build key (a build killed before this line is rebuilt on the next run).
+buildkey write
+stage "Boost $version installed into $prefix"
