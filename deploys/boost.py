@@ -217,6 +217,9 @@ def build(
         host.noop(f"Boost {version} is built in {prefix} (key {wanted['build_key'][:12]})")
         return
     yield StringCommand(
+        "nice",
+        "-n",
+        "10",
         "bash",
         "-c",
         QuoteString(BUILD_SCRIPT.read_text()),

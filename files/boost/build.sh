@@ -1,5 +1,5 @@
 # Build Boost from a pinned source archive; run by deploys/boost.py as
-#   bash -c "$(cat build.sh)" boost-build VERSION URL SHA256 LIBS PREFIX CXX PYTHON JOBS B2_OPTIONS
+#   nice -n 10 bash -c "$(cat build.sh)" boost-build VERSION URL SHA256 LIBS PREFIX CXX PYTHON JOBS B2_OPTIONS
 #                                        SPEC_JSON BUILDKEY_PROGRAM LOG
 # Every step's output goes to LOG; stage lines go to stdout too. On failure the last lines of
 # LOG are printed to stderr. The build key is written last (deploys/lib/buildkey.py).
@@ -61,13 +61,19 @@ if [ ! -f "$archive" ]; then
   mv "$archive.part" "$archive"
 fi
 
-# 3. Fresh tree every time: objects left by a killed build are never trusted.
-stage "extracting $archive"
-rm -rf "$work"
-mkdir -p "$work"
-tar -C "$work" -xf "$archive"
+# 3. Extract, unless this archive's tree was completely extracted before (a stamp written
+#    after tar finished; a killed extraction has none and is redone from scratch).
 src=$work/$under
-[ -f "$src/bootstrap.sh" ] || { echo "$archive has no $under/bootstrap.sh"; false; }
+if [ "$(cat "$work/.extracted" 2>/dev/null)" != "$sha256" ]; then
+  stage "extracting $archive"
+  rm -rf "$work"
+  mkdir -p "$work"
+  tar -C "$work" -xf "$archive"
+  [ -f "$src/bootstrap.sh" ] || { echo "$archive has no $under/bootstrap.sh"; false; }
+  echo "$sha256" >"$work/.extracted"
+else
+  stage "reusing the extracted tree in $work"
+fi
 
 # 4. Compiler and Python for b2: user-config.jam is read before project-config.jam, whose
 #    'using' lines bootstrap.sh guards, so these win.
@@ -82,17 +88,23 @@ using python : $pyver : $py ;
 EOF
 cat "$work/user-config.jam"
 
-stage "bootstrapping b2 ($toolset, libraries $libs)"
 cd "$src"
-CXX=$cxx_path ./bootstrap.sh --with-toolset="$toolset" --with-libraries="$libs" \
-  --with-python="$py" --with-python-version="$pyver"
+boot_stamp="$toolset $cxx_path $("$cxx_path" --version | head -n1) $py $pyver $libs"
+if [ "$(cat "$work/.bootstrapped" 2>/dev/null)" != "$boot_stamp" ]; then
+  stage "bootstrapping b2 ($toolset, libraries $libs)"
+  rm -f "$work/.bootstrapped"
+  CXX=$cxx_path ./bootstrap.sh --with-toolset="$toolset" --with-libraries="$libs" \
+    --with-python="$py" --with-python-version="$pyver"
+  echo "$boot_stamp" >"$work/.bootstrapped"
+fi
 
 # 5. Build into a staging prefix beside the real one (same file system: the swap is a rename).
 [ "$jobs" -gt 0 ] 2>/dev/null || jobs=$(nproc)
 stage "building with b2 -j$jobs (log: $log)"
-rm -rf "$staging"
+# Objects of an interrupted build are never trusted (SIGKILL leaves truncated files).
+rm -rf "$staging" "$work/build"
 # shellcheck disable=SC2086  # b2_options are fixed words from the deploy
-nice -n 10 ./b2 -q -j"$jobs" --user-config="$work/user-config.jam" --build-dir="$work/build" \
+./b2 -q -j"$jobs" --user-config="$work/user-config.jam" --build-dir="$work/build" \
   --prefix="$staging" --layout=system $b2_options toolset="$toolset" install
 
 # 6. Install: swap the staged tree in, then let the linker see it.
