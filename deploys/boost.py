@@ -222,7 +222,7 @@ def build(
         "10",
         "bash",
         "-c",
-        QuoteString(BUILD_SCRIPT.read_text()),
+        buildkey.shipped(BUILD_SCRIPT.read_text()),
         "boost-build",
         QuoteString(version),
         QuoteString(url),
@@ -234,7 +234,7 @@ def build(
         QuoteString(str(int(jobs))),
         QuoteString(B2_OPTIONS),
         QuoteString(json.dumps(spec, sort_keys=True)),
-        QuoteString(buildkey.host_program()),
+        buildkey.shipped(buildkey.host_program()),
         QuoteString(LOG),
     )
 

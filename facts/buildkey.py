@@ -50,7 +50,7 @@ class BuildKeyState(FactBase[BuildKeyStateDict]):
             QuoteString(python),
             "|| command -v python3) &&",
             '"$p" -c',
-            QuoteString(buildkey.host_program()),
+            buildkey.shipped(buildkey.host_program()),
             "state",
             QuoteString(json.dumps(spec, sort_keys=True)),
             QuoteString(path),

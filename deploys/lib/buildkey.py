@@ -16,7 +16,8 @@ Inputs come in two kinds:
   A *spec* names which tools to probe: ``{"cxx": "g++", "python": "python3"}``.
 
 The same code computes the key on both sides: this module is stdlib-only and is shipped as-is
-to the host (``python3 -c <this file's source> state|check|write SPEC PATH``), so the controller
+to the host (``python3 -c <this file's source> state|check|write SPEC PATH``, the source
+shipped base64-encoded by ``shipped``), so the controller
 and the host can never disagree on canonicalisation or hashing.
 
 How a deploy uses it (``deploys/boost.py`` is the reference; Caffe reuses it):
@@ -238,6 +239,18 @@ def host_program() -> str:
     """This module's source, to run on a host with ``python3 -c``."""
     with open(__file__) as f:
         return f.read()
+
+
+def shipped(text: str) -> str:
+    """A shell word that expands to ``text`` on the host: ``"$(echo <base64> | base64 -d)"``.
+
+    Base64 holds no quotes, so the word stays the same size however many ``sh -c`` layers
+    (sudo, chroot, su) a connector wraps around it; quoting a 10 kB script directly grows
+    several-fold per layer and can pass Linux's 128 kB limit for one argument.
+    """
+    import base64
+
+    return '"$(echo ' + base64.b64encode(text.encode()).decode("ascii") + ' | base64 -d)"'
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,14 @@ def test_tampered_key_file_is_not_trusted(tmp_path):
     path.write_text(json.dumps(rec))
     assert buildkey.read(str(path)) is None
     assert _host(tmp_path, "check").returncode == 1
+
+
+def test_shipped_word_expands_to_the_text_through_nested_shells():
+    text = 'it\'s "quoted" $HOME `x` \\ \n\tend\n'
+    word = buildkey.shipped(text)
+    assert "'" not in word
+    nested = f"printf %s {word}"
+    for _ in range(3):
+        nested = "sh -c " + shlex.quote(nested)
+    out = subprocess.run(["sh", "-c", nested], capture_output=True, text=True, check=True)
+    assert out.stdout == text.rstrip("\n")  # $(…) drops trailing newlines only
