@@ -71,41 +71,6 @@ BOOST_PYTHON_MODULE(hello) { boost::python::def("greet", greet); }
 """
 
 
-def test_boost_builds_from_verified_source_and_is_usable(root, converge, boost_archive):
-    first, second = converge(root, DEPLOY, _data(boost_archive))
-    assert any("Build Boost 1.88.0" in name for name in first.changed), first.changed
-    assert "is built in /opt/dlrig/boost" in second.output
-
-    host = root.testinfra()
-    for lib in ("system", "filesystem", "regex", "thread", "python311"):
-        assert host.file(f"{PREFIX}/lib/libboost_{lib}.so.1.88.0").exists, lib
-    assert host.file(f"{PREFIX}/include/boost/version.hpp").contains("BOOST_LIB_VERSION")
-    key = json.loads(host.file(f"{PREFIX}/.dlrig-build-key.json").content_string)
-    assert key["inputs"]["version"] == "1.88.0"
-    assert key["inputs"]["cxx_version"] == host.check_output("g++ -dumpfullversion")
-    assert key["inputs"]["libraries"] == ["filesystem", "python", "regex", "system", "thread"]
-    assert host.file(LOG).contains("b2 -j")
-    assert f"libboost_filesystem.so.1.88.0 (libc6,x86-64) => {PREFIX}/lib" in host.check_output(
-        "/sbin/ldconfig -p"
-    )
-
-    # A C++ program linking boost_filesystem runs (found through ld.so.conf.d, no rpath).
-    (root.root.path / "tmp/fs.cpp").write_text(HELLO_FS)
-    root.root.run(
-        f"g++ -I{PREFIX}/include /tmp/fs.cpp -L{PREFIX}/lib -lboost_filesystem -o /tmp/fs"
-    )
-    assert root.root.run("/tmp/fs").stdout == "os-release 1\n"
-
-    # A tiny Boost.Python module imports in the system Python.
-    (root.root.path / "tmp/hello.cpp").write_text(HELLO_PY)
-    root.root.run(
-        f"g++ -shared -fPIC -I{PREFIX}/include $(python3-config --includes) /tmp/hello.cpp "
-        f"-L{PREFIX}/lib -lboost_python311 -o /tmp/hello.so"
-    )
-    out = root.root.run("cd /tmp && python3 -c 'import hello; print(hello.greet())'").stdout
-    assert out == "hello from boost.python\n"
-
-
 def test_wrong_sha256_fails_before_extraction(root, run_pyinfra, boost_archive):
     url, _ = boost_archive
     wrong = "0" * 64
@@ -134,9 +99,9 @@ def _b2_pid(root: Path) -> int | None:
     return None
 
 
-def test_sigkill_mid_build_then_rerun_succeeds(root, tmp_path, converge, boost_archive):
-    data = _data(boost_archive, boost_libraries=["system", "thread"])
-    inventory = targets.write_inventory(tmp_path / "inventory.py", [root], data)
+def _run_and_kill_b2(target: targets.Target, data: dict, workdir: Path) -> tuple[int, str]:
+    """Run the deploy once; SIGKILL the library-building b2 once it compiles; return output."""
+    inventory = targets.write_inventory(workdir / "inventory_kill.py", [target], data)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pyinfra", "-y", str(inventory), DEPLOY],
         cwd=targets.REPO,
@@ -144,12 +109,12 @@ def test_sigkill_mid_build_then_rerun_succeeds(root, tmp_path, converge, boost_a
         stderr=subprocess.STDOUT,
         text=True,
     )
-    objects = root.root.path / "var/tmp/dlrig-boost-build/build"
+    objects = target.root.path / "var/tmp/dlrig-boost-build/build"
     killed = None
     try:
-        deadline = time.monotonic() + 900
+        deadline = time.monotonic() + 1800
         while proc.poll() is None and time.monotonic() < deadline:
-            pid = _b2_pid(root.root.path)
+            pid = _b2_pid(target.root.path)
             if pid and objects.is_dir() and any(objects.rglob("*.o")):
                 os.kill(pid, signal.SIGKILL)
                 killed = pid
@@ -160,16 +125,53 @@ def test_sigkill_mid_build_then_rerun_succeeds(root, tmp_path, converge, boost_a
         if proc.poll() is None:
             proc.kill()
     assert killed, f"b2 was never seen compiling:\n{output[-3000:]}"
-    assert proc.returncode != 0
+    return proc.returncode, output
+
+
+def test_boost_killed_mid_build_then_converges_and_is_usable(
+    root, tmp_path, converge, boost_archive
+):
+    # One build serves both checks (CI budget): a SIGKILL of b2 mid-build fails the run and
+    # records no key; the rerun completes, a third run changes nothing, and the result works.
+    data = _data(boost_archive)
+    returncode, output = _run_and_kill_b2(root, data, tmp_path)
+    assert returncode != 0
     assert "Boost build failed" in output and LOG in output
     assert not _exists(root, f"{PREFIX}/.dlrig-build-key.json")
+    assert not _exists(root, f"{PREFIX}/lib")
 
-    converge(root, DEPLOY, data)
-    host = root.testinfra()
-    assert host.file(f"{PREFIX}/lib/libboost_thread.so.1.88.0").exists
-    key = json.loads(host.file(f"{PREFIX}/.dlrig-build-key.json").content_string)
-    assert key["inputs"]["libraries"] == ["system", "thread"]
+    first, _ = converge(root, DEPLOY, data)
+    assert any("Build Boost 1.88.0" in name for name in first.changed), first.changed
     assert not _exists(root, f"{PREFIX}.dlrig-staging")
+    assert not _exists(root, "/var/tmp/dlrig-boost-build")
+    host = root.testinfra()
+    for lib in ("system", "filesystem", "regex", "thread", "python311"):
+        assert host.file(f"{PREFIX}/lib/libboost_{lib}.so.1.88.0").exists, lib
+    assert host.file(f"{PREFIX}/include/boost/version.hpp").contains("BOOST_LIB_VERSION")
+    key = json.loads(host.file(f"{PREFIX}/.dlrig-build-key.json").content_string)
+    assert key["inputs"]["version"] == "1.88.0"
+    assert key["inputs"]["cxx_version"] == host.check_output("g++ -dumpfullversion")
+    assert key["inputs"]["libraries"] == ["filesystem", "python", "regex", "system", "thread"]
+    assert host.file(LOG).contains("b2 -j")
+    assert f"libboost_filesystem.so.1.88.0 (libc6,x86-64) => {PREFIX}/lib" in host.check_output(
+        "/sbin/ldconfig -p"
+    )
+
+    # A C++ program linking boost_filesystem runs (found through ld.so.conf.d, no rpath).
+    (root.root.path / "tmp/fs.cpp").write_text(HELLO_FS)
+    root.root.run(
+        f"g++ -I{PREFIX}/include /tmp/fs.cpp -L{PREFIX}/lib -lboost_filesystem -o /tmp/fs"
+    )
+    assert root.root.run("/tmp/fs").stdout == "os-release 1\n"
+
+    # A tiny Boost.Python module imports in the system Python.
+    (root.root.path / "tmp/hello.cpp").write_text(HELLO_PY)
+    root.root.run(
+        f"g++ -shared -fPIC -I{PREFIX}/include $(python3-config --includes) /tmp/hello.cpp "
+        f"-L{PREFIX}/lib -lboost_python311 -o /tmp/hello.so"
+    )
+    out = root.root.run("cd /tmp && python3 -c 'import hello; print(hello.greet())'").stdout
+    assert out == "hello from boost.python\n"
 
 
 def test_system_boost_installs_distro_packages(root, converge):
