@@ -147,7 +147,12 @@ def check_prefix(prefix: str) -> str:
 def build_spec(
     version: str, sha256: str, libraries: list[str], prefix: str, cxx: str, python: str
 ) -> dict[str, Any]:
-    """The build key spec: declared inputs + the tools the host probes (compiler, Python)."""
+    """The build key spec: declared inputs + the tools the host probes.
+
+    The compiler is always probed; Python (ABI, NumPy major) only when Boost.Python is built,
+    so installing NumPy later rebuilds Boost only when it gains ``boost_numpy`` from it.
+    """
+    probe = {"cxx": cxx, "python": python} if "python" in libraries else {"cxx": cxx}
     return {
         "name": "boost",
         "inputs": {
@@ -160,7 +165,7 @@ def build_spec(
             "cxx": cxx,
             "python": python,
         },
-        "probe": {"cxx": cxx, "python": python},
+        "probe": probe,
     }
 
 

@@ -63,6 +63,7 @@ def test_system_packages_are_debian_names():
 
 
 def test_build_spec_declares_inputs_and_probes_compiler_and_python():
-    spec = boost.build_spec("1.88.0", SUM, ["system"], "/opt/b", "g++-12", "python3")
+    spec = boost.build_spec("1.88.0", SUM, ["python", "system"], "/opt/b", "g++-12", "python3")
     assert spec["probe"] == {"cxx": "g++-12", "python": "python3"}
+    assert boost.build_spec("1.88.0", SUM, ["system"], "/b", "g++", "py")["probe"] == {"cxx": "g++"}
     assert spec["inputs"]["sha256"] == SUM and spec["inputs"]["b2_options"] == boost.B2_OPTIONS
