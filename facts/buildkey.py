@@ -46,7 +46,7 @@ class BuildKeyState(FactBase[BuildKeyStateDict]):
     def command(self, spec: dict[str, Any], path: str) -> StringCommand:
         python = spec.get("probe", {}).get("python") or "python3"
         return StringCommand(
-            "p=$(command -v",
+            "export LC_ALL=C; p=$(command -v",
             QuoteString(python),
             "|| command -v python3) &&",
             '"$p" -c',
