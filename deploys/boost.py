@@ -22,7 +22,7 @@ from pyinfra import host
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
 from pyinfra.operations import apt
 
-from deploys import ldconfig
+from deploys import build_cache, ldconfig
 from deploys.lib import buildkey, data
 from facts.buildkey import BuildKeyState
 
@@ -241,6 +241,7 @@ def build(
         QuoteString(json.dumps(spec, sort_keys=True)),
         buildkey.shipped(buildkey.host_program()),
         QuoteString(LOG),
+        *build_cache.tool_args(),
     )
 
 
@@ -288,6 +289,7 @@ def boost() -> None:
             cache_time=3600,
             no_recommends=True,
         )
+    build_cache.install_tool()
     build(
         name=f"Build Boost {d.boost_version} ({', '.join(libraries)})",
         version=d.boost_version,

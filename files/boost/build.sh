@@ -1,11 +1,13 @@
 # Build Boost from a pinned source archive; run by deploys/boost.py as
 #   nice -n 10 bash -c "$(cat build.sh)" boost-build VERSION URL SHA256 LIBS PREFIX CXX PYTHON JOBS B2_OPTIONS
-#                                        SPEC_JSON BUILDKEY_PROGRAM LOG
+#                                        SPEC_JSON BUILDKEY_PROGRAM LOG CACHE_DIR CACHE_URL PUBLISH
 # Every step's output goes to LOG; stage lines go to stdout too. On failure the last lines of
 # LOG are printed to stderr. The build key is written last (deploys/lib/buildkey.py).
 set -Eeuo pipefail
 version=$1 url=$2 sha256=$3 libs=$4 prefix=$5 cxx=$6 python=$7 jobs=$8 b2_options=$9
 spec=${10} buildkey_program=${11} log=${12}
+cache_dir=${13:-} cache_url=${14:-} cache_publish=${15:-0}
+cache_tool=/opt/dlrig/bin/dlrig_cache.py
 
 under=boost_${version//./_}
 cache=/var/cache/dlrig/boost
@@ -41,6 +43,23 @@ py=$(command -v "$python") || { echo "Python $python not found (boost_python)"; 
 if buildkey check; then
   stage "Boost $version already built with these inputs; nothing to do"
   exit 0
+fi
+
+# 1b. The build cache (deploys/build_cache.py): an artifact of this very key is restored,
+#     checksum-verified and swapped in whole, instead of downloading and compiling.
+key=$("$py" -c "$buildkey_program" state "$spec" "$key_file" |
+  "$py" -c 'import json, sys; e = json.load(sys.stdin)["expected"]; print(e["build_key"])')
+inputs=$("$py" -c "$buildkey_program" state "$spec" "$key_file" |
+  "$py" -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["expected"]["inputs"]))')
+if [ -n "$cache_dir$cache_url" ] && [ -f "$cache_tool" ]; then
+  if "$py" "$cache_tool" restore --cache "$cache_dir" --url "$cache_url" --name boost \
+    --key "$key" --prefix "$prefix"; then
+    ldconfig
+    buildkey write
+    stage "Boost $version restored from the build cache (key ${key:0:12}), nothing compiled"
+    exit 0
+  fi
+  stage "no build cache artifact for key ${key:0:12}: building"
 fi
 
 # 2. Download, verified before anything is extracted. A cached archive is re-verified.
@@ -114,6 +133,13 @@ if [ -e "$prefix" ]; then mv "$prefix" "$old"; fi
 mv "$staging" "$prefix"
 rm -rf "$old" "$work"
 ldconfig
+
+# 6b. Publish the installed prefix for other hosts (a failed publish never fails the build).
+if [ "$cache_publish" = 1 ] && [ -n "$cache_dir" ] && [ -f "$cache_tool" ]; then
+  stage "publishing to the build cache"
+  "$py" "$cache_tool" publish --cache "$cache_dir" --name boost --key "$key" \
+    --prefix "$prefix" --inputs "$inputs" || true
+fi
 
 # 7. Last: the build key (a build killed before this line is rebuilt on the next run).
 buildkey write
