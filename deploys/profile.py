@@ -45,34 +45,14 @@ ORDER: tuple[str, ...] = (
     "speed_check",
 )
 
-# What each profile runs unless told otherwise; the rest of ORDER is opt-in (profile_add).
+# What a profile runs unless told otherwise; the rest of ORDER is opt-in (profile_add).
+_DEFAULT_COMPONENTS = tuple(name for name in ORDER if name not in ("drive", "local_runtime"))
+
 PROFILES: dict[str, tuple[str, ...]] = {
     # Hosted Colab or a Colab-like VM: @local as root, no systemd, wiped on disconnect.
-    "colab": (
-        "preflight",
-        "ca_certificates",
-        "apt_sources",
-        "toolchain",
-        "ldconfig",
-        "boost",
-        "caffe",
-        "pip_stack",
-        "datasets",
-        "speed_check",
-    ),
+    "colab": _DEFAULT_COMPONENTS,
     # SSH GPU servers: systemd, a venv for the pip stack, optional local runtime.
-    "server": (
-        "preflight",
-        "ca_certificates",
-        "apt_sources",
-        "toolchain",
-        "ldconfig",
-        "boost",
-        "caffe",
-        "pip_stack",
-        "datasets",
-        "speed_check",
-    ),
+    "server": _DEFAULT_COMPONENTS,
 }
 
 # Components whose operations change what the speed check measures.

@@ -224,6 +224,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait until 127.0.0.1:port accepts connections; False if ``proc`` died or time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
 @contextlib.contextmanager
 def serve_directory(path: Path) -> Iterator[str]:
     """Serve ``path`` over HTTP on a free loopback port; yield the base URL (no trailing /)."""
@@ -235,14 +246,8 @@ def serve_directory(path: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"HTTP server for {path} did not start")
-            time.sleep(0.05)
+        if not _wait_for_port(port, proc, 15):
+            raise RuntimeError(f"HTTP server for {path} did not start")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -321,14 +326,8 @@ def ssh_target(root: Root, workdir: Path) -> Iterator[Target]:
         stderr=log,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"sshd did not start: {(workdir / 'sshd.log').read_text()}")
-            time.sleep(0.1)
+        if not _wait_for_port(port, proc, 20):
+            raise RuntimeError(f"sshd did not start: {(workdir / 'sshd.log').read_text()}")
         yield Target(
             kind="ssh",
             name=f"dlrig-test-{port}",

@@ -1,0 +1,40 @@
+"""e2e: the server entry deploy, CPU profile, on a Debian 12 root: converge, rerun, verdict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.test_pip_stack import HAS_TORCH, VENV, _data, stack_root  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+
+def test_gpu_server_cpu_profile_converges_and_speed_checks(stack_root, converge, tmp_path):  # noqa: F811
+    results = tmp_path / "results"
+    data = {
+        **_data(),
+        # Boost and Caffe converge in their own e2e (marker build); building them again here
+        # would double the suite's longest steps.
+        "profile_skip": ["boost", "caffe"],
+        "pip_stack_venv": VENV,
+        "speed_check_repeats": 2,
+        "speed_check_results_dir": str(results),
+    }
+
+    first, _ = converge(stack_root, "deploys/gpu_server.py", data)
+
+    names = first.changed
+    assert "Configure APT sources | Enable deb-src in /etc/apt/sources.list" in names
+    assert "Speed check | Run the speed check (stack changed)" in names
+    assert "Speed check on @chroot/" in first.output and ": OK (GPU: none)" in first.output
+    (fetched,) = results.glob("*/verdict.json")
+    verdict = json.loads(fetched.read_text())
+    assert verdict["ok"] is True and verdict["gpu_expected"] is False
+    assert verdict["figures"]["tensorflow"]["cpu_gflops"] > 0
+    if HAS_TORCH:
+        assert verdict["figures"]["torch"]["cpu_gflops"] > 0
+    # The verdict on the host matches the one fetched back.
+    on_host = stack_root.root.path / "var/lib/dlrig/speed_check/verdict.json"
+    assert json.loads(on_host.read_text()) == verdict
