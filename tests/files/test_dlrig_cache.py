@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import multiprocessing
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,16 +112,24 @@ def test_miss_without_artifact_or_cache(tmp_path):
     assert dc.main([*args, "--cache", str(tmp_path / "empty")]) == dc.MISS
 
 
-def _publish(args: tuple[str, str]) -> None:
-    cache, prefix = args
-    dc.publish(Path(cache), "boost", KEY, Path(prefix), {})
-
-
 def test_concurrent_publishers_leave_a_consistent_artifact(tmp_path):
     built = _prefix(tmp_path / "a")
     cache = tmp_path / "cache"
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        pool.map(_publish, [(str(cache), str(built))] * 8)
+    cmd = [
+        sys.executable,
+        str(TOOL),
+        "publish",
+        "--cache",
+        str(cache),
+        "--name",
+        "boost",
+        "--key",
+        KEY,
+        "--prefix",
+        str(built),
+    ]
+    publishers = [subprocess.Popen(cmd, stderr=subprocess.DEVNULL) for _ in range(6)]
+    assert [p.wait(timeout=120) for p in publishers] == [0] * 6
     target = tmp_path / "b" / "boost"
     assert (
         dc.main(
