@@ -12,6 +12,7 @@ from pyinfra.operations import server
 
 from deploys.lib import data
 from deploys.managed import files_exactly
+from facts.linker import LinkerCacheStale
 
 PREFIX = "ldconfig_"
 
@@ -92,7 +93,25 @@ def register(owner: str, wanted: dict[str, list[str]]) -> OperationMeta:
         commands=["ldconfig"],
         _if=op.did_change,
     )
+    refresh_stale_cache(
+        name="Run ldconfig (linker cache older than its configuration)",
+        _if=lambda: not op.did_change(),
+    )
     return op
+
+
+@operation()
+def refresh_stale_cache():
+    """
+    Run ``ldconfig`` when the linker cache is older than its configuration.
+
+    Catches what chaining on change cannot: an entry written by an earlier run whose
+    ``ldconfig`` failed or was interrupted.
+    """
+    if not host.get_fact(LinkerCacheStale):
+        host.noop("the linker cache is newer than its configuration")
+        return
+    yield "ldconfig"
 
 
 @deploy("Register library directories", data_defaults=DEFAULTS)

@@ -60,3 +60,22 @@ def test_ldconfig_rejects_relative_dirs_before_change(debian_root, run_pyinfra):
     assert run.returncode != 0
     assert "absolute directories" in run.output
     assert not (debian_root.root.path / "etc/ld.so.conf.d/dlrig-data-x.conf").exists()
+
+
+def test_entry_left_by_a_failed_ldconfig_is_picked_up(debian_root, tmp_path, converge):
+    """An entry written by a run whose ldconfig failed: the next run runs ldconfig anyway."""
+    from deploys.ldconfig import render
+
+    _place_library(debian_root.root, tmp_path)
+    conf = debian_root.root.path / "etc/ld.so.conf.d/dlrig-data-test.conf"
+    conf.write_text(render([LIBDIR]))
+    assert "libdlrigtest.so.1" not in debian_root.root.run("/sbin/ldconfig -p").stdout
+
+    first, _ = converge(
+        debian_root, "deploys.ldconfig.ldconfig", {"ldconfig_entries": {"test": [LIBDIR]}}
+    )
+
+    assert first.changed == [
+        "Register library directories | Run ldconfig (linker cache older than its configuration)"
+    ]
+    assert "libdlrigtest.so.1" in debian_root.root.run("/sbin/ldconfig -p").stdout
