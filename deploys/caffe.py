@@ -135,6 +135,22 @@ if ! nice make -j"$jobs" "$@" >> "$log" 2>&1; then
   tail -n 60 "$log" >&2
   exit 1
 fi
+echo "== $(date -u +%FT%TZ) done make $*" >> "$log"
+"""
+
+
+# A libcudnn.so link for cuDNN roots that ship only libcudnn.so.N (the pip wheels).
+# Arguments: cuDNN root, links dir.
+_CUDNN_LINK = r"""
+set -eu
+mkdir -p "$2"
+if [ ! -e "$1/lib/libcudnn.so" ]; then
+  for f in "$1"/lib/libcudnn.so.[0-9]*; do
+    [ -e "$f" ] || { echo "no libcudnn.so.N in $1/lib" >&2; exit 1; }
+    ln -sfn "$f" "$2/libcudnn.so"
+    break
+  done
+fi
 """
 
 
@@ -228,7 +244,7 @@ def build(settings_data: dict[str, Any]):
         build(settings_data={k: host.data.get(k) for k in DEFAULTS})
     """
     d = settings_data
-    _, config, parts, _ = _resolve(d)
+    settings, config, parts, _ = _resolve(d)
     key = lib.build_key(parts)
     if _recorded_key() == key:
         host.noop(f"Caffe build key {key[:12]} is recorded; nothing to build")
@@ -261,6 +277,15 @@ def build(settings_data: dict[str, Any]):
     )
     yield from files.put._inner(src=io.StringIO(config), dest=f"{src}/Makefile.config", mode="644")
     yield StringCommand("rm", "-rf", QuoteString(build_dir), QuoteString(stage))
+    if settings.cudnn and d["caffe_cudnn_dir"]:
+        yield StringCommand(
+            "sh",
+            "-c",
+            QuoteString(_CUDNN_LINK),
+            "cudnn-link",
+            QuoteString(d["caffe_cudnn_dir"]),
+            QuoteString(lib.links_dir(build_dir)),
+        )
     make = ["sh", "-c", QuoteString(_MAKE), "make", QuoteString(src), QuoteString(LOG_FILE)]
     jobs = str(d["caffe_jobs"])
     yield StringCommand(*make, jobs, "all", "pycaffe")
@@ -358,6 +383,9 @@ def caffe() -> None:
         cache_time=24 * 3600,
     )
     build(name="Build and install Caffe (when the build key changed)", settings_data=d)
-    ldconfig.register(owner="caffe", wanted={"lib": [os.path.join(d["caffe_prefix"], "lib")]})
+    wanted = {"lib": [os.path.join(d["caffe_prefix"], "lib")]}
+    if d["caffe_cudnn_dir"] and d["caffe_cpu_only"] is not True:
+        wanted["cudnn"] = [os.path.join(d["caffe_cudnn_dir"], "lib")]
+    ldconfig.register(owner="caffe", wanted=wanted)
     python_path(name="Make caffe importable (.pth)", settings_data=d)
     record_build_key(name="Record the Caffe build key", settings_data=d)

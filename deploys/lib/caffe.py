@@ -144,6 +144,11 @@ class Settings:
     extra_lib: list[str] = field(default_factory=list)
 
 
+def links_dir(build_dir: str) -> str:
+    """Where the build makes ``lib*.so`` links for libraries shipped without them."""
+    return f"{build_dir}.links"
+
+
 def resolve(data: dict[str, Any], inputs: dict[str, Any], build_dir: str, stage: str) -> Settings:
     """Turn host data and gathered facts into build settings.
 
@@ -165,13 +170,15 @@ def resolve(data: dict[str, Any], inputs: dict[str, Any], build_dir: str, stage:
     version = py.get("version", "3")
     multiarch = inputs.get("multiarch") or "x86_64-linux-gnu"
     include = [d for d in (py.get("numpy_include"), py.get("include")) if d]
-    extra_include = ["/usr/include/hdf5/serial"]
+    extra_include = ["/usr/include/hdf5/serial", "/usr/include/opencv4"]
     extra_lib = [f"/usr/lib/{multiarch}", f"/usr/lib/{multiarch}/hdf5/serial"]
     if not cpu_only:
         cudnn_dir = data["caffe_cudnn_dir"]
         if cudnn and cudnn_dir:
             extra_include.append(f"{cudnn_dir}/include")
-            extra_lib.append(f"{cudnn_dir}/lib")
+            # The nvidia-cudnn wheels ship libcudnn.so.N only: the build links -lcudnn
+            # through a libcudnn.so link made in links_dir(build_dir).
+            extra_lib += [f"{cudnn_dir}/lib", links_dir(build_dir)]
     blas = data["caffe_blas"]
     blas_lib = f"/usr/lib/{multiarch}/atlas" if blas == "atlas" else ""
     return Settings(
