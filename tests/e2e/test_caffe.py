@@ -161,9 +161,10 @@ def test_caffe_cuda_build_with_debian_toolkit(debian_root, converge):
         "--no-install-recommends nvidia-cuda-toolkit g++-11 >/dev/null",
         timeout=3600,
     )
-    # nvcc 11.8 refuses GCC 12, Debian 12's default: the host compiler must be g++-11.
+    # nvcc 11.8 refuses GCC 12, Debian 12's default (Caffe passes -ccbin=$(CXX)): the host
+    # compiler must be g++-11.
     refused = root.run(
-        "echo 'int main(){}' > /tmp/t.cu && nvcc -c /tmp/t.cu -o /tmp/t.o", check=False
+        "echo 'int main(){}' > /tmp/t.cu && cd /tmp && nvcc -ccbin=g++-12 -c t.cu", check=False
     )
     assert refused.returncode != 0 and "unsupported GNU version" in refused.stdout + refused.stderr
     with zipfile.ZipFile(_cudnn_wheel()) as wheel:
