@@ -154,6 +154,19 @@ fi
 """
 
 
+# Moves the distribute tree into the prefix; `caffe` next to `caffe.bin` (distribute
+# installs the tools with their .bin names). Arguments: stage dir, prefix.
+_INSTALL_PREFIX = r"""
+set -eu
+[ -e "$1/bin/caffe" ] || ln -s caffe.bin "$1/bin/caffe"
+rm -rf "$2.old"
+[ ! -e "$2" ] || mv "$2" "$2.old"
+mkdir -p "$(dirname "$2")"
+mv "$1" "$2"
+rm -rf "$2.old"
+"""
+
+
 def _check_data() -> dict[str, Any]:
     d = {k: host.data.get(k) for k in DEFAULTS}
     if d["caffe_blas"] not in lib.BLAS_CHOICES:
@@ -296,10 +309,7 @@ def build(settings_data: dict[str, Any]):
     yield StringCommand(
         "sh",
         "-c",
-        QuoteString(
-            'set -eu; rm -rf "$2.old"; [ ! -e "$2" ] || mv "$2" "$2.old"; '
-            'mkdir -p "$(dirname "$2")"; mv "$1" "$2"; rm -rf "$2.old"'
-        ),
+        QuoteString(_INSTALL_PREFIX),
         "install-prefix",
         QuoteString(stage),
         QuoteString(prefix),

@@ -5,7 +5,10 @@ Prints {"outputs": {name: shape}, "layers": [registered layer types], "version":
 """
 
 import json
+import os
 import sys
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # quiet; read when caffe loads glog
 
 import caffe
 import numpy as np

@@ -64,9 +64,9 @@ def _converge_and_verify(target, converge, repo, commit, ssd: bool) -> None:
     host = target.testinfra()
 
     # The tools and the library: caffe.bin runs, libcaffe is found through ld.so.conf.d.
-    version = host.run(f"{PREFIX}/bin/caffe.bin --version")
+    version = host.run(f"{PREFIX}/bin/caffe --version")
     assert version.rc == 0, version.stderr
-    assert "caffe version" in (version.stdout + version.stderr)
+    assert "caffe version 1.0.0" in (version.stdout + version.stderr)
     assert f"{PREFIX}/lib/libcaffe.so" in host.check_output("/sbin/ldconfig -p")
     assert host.file("/etc/ld.so.conf.d/dlrig-caffe-lib.conf").contains(f"{PREFIX}/lib")
 
@@ -191,7 +191,7 @@ def test_caffe_cuda_build_with_debian_toolkit(debian_root, converge):
     assert "-gencode arch=compute_75,code=sm_75" in config
     libs = host.check_output("ldd /opt/dlrig/caffe/lib/libcaffe.so")
     assert "libcudart.so.11" in libs and "libcudnn.so.8" in libs and "not found" not in libs
-    assert "caffe version" in host.run("/opt/dlrig/caffe/bin/caffe.bin --version").stdout
+    assert "caffe version" in host.run("/opt/dlrig/caffe/bin/caffe --version").stdout
     record = json.loads(host.file(KEY_FILE).content_string)
     assert record["parts"]["cuda"].startswith("11.8")
     assert record["parts"]["cudnn"].startswith("8.")
