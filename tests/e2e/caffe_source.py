@@ -90,11 +90,42 @@ def standin_repo() -> tuple[Path, str]:
 
 
 def ssd_mirror() -> Path | None:
-    """The local weiliu89/caffe mirror named by ``DLRIG_CAFFE_SSD_MIRROR``, if it has the commit."""
+    """A repository holding the pinned SSD commit, from ``DLRIG_CAFFE_SSD_MIRROR``; else None.
+
+    The mirror itself may lack blobs outside the pinned tree (snapshots leave out large
+    files), so the deploy clones a shallow copy of just that commit, cached per mirror.
+    """
     path = os.environ.get("DLRIG_CAFFE_SSD_MIRROR")
     if not path or not Path(path).is_dir():
         return None
     ok = subprocess.run(
         ["git", "-C", path, "cat-file", "-e", f"{SSD_COMMIT}^{{commit}}"], capture_output=True
     )
-    return Path(path) if ok.returncode == 0 else None
+    if ok.returncode != 0:
+        return None
+    CAFFE_CACHE.mkdir(parents=True, exist_ok=True)
+    repo = CAFFE_CACHE / f"ssd-{SSD_COMMIT[:12]}.git"
+    with open(CAFFE_CACHE / "repo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not repo.is_dir():
+            tmp = Path(tempfile.mkdtemp(prefix="ssd-", dir=CAFFE_CACHE))
+            sh(["git", "init", "-q", "--bare", str(tmp)])
+            sh(
+                [
+                    "git",
+                    "-C",
+                    str(tmp),
+                    "fetch",
+                    "-q",
+                    "--depth",
+                    "1",
+                    "--upload-pack",
+                    "git -c uploadpack.allowAnySHA1InWant=true upload-pack",
+                    f"file://{Path(path).resolve()}",
+                    SSD_COMMIT,
+                ]
+            )
+            sh(["git", "-C", str(tmp), "update-ref", "refs/heads/ssd", SSD_COMMIT])
+            sh(["git", "-C", str(tmp), "symbolic-ref", "HEAD", "refs/heads/ssd"])
+            tmp.rename(repo)
+    return repo

@@ -117,7 +117,7 @@ def test_caffe_cpu_only_ssd_fork(debian_root, converge):
 # takes ~7 min on 2 cores. That does not fit the CI budget, so this test only runs when
 # DLRIG_CAFFE_CUDA=1 (the downloads are cached under ~/.cache/dlrig for reruns).
 
-CUDNN_WHEEL = "nvidia-cudnn-cu11==8.9.5.29"
+CUDNN_WHEEL = "nvidia-cudnn-cu11==8.9.6.50"
 
 
 def _cudnn_wheel() -> Path:
