@@ -185,3 +185,11 @@ def test_patch_that_no_longer_applies_is_an_error_naming_it(tmp_path):
     run = _apply(src, p)
     assert run.returncode != 0
     assert "0003-stale.patch no longer applies" in run.stderr
+
+
+def test_settings_before_anything_is_installed():
+    # Change detection runs before apt installs the compiler and NumPy: no crash, and the
+    # build key differs from the one after installing (so the build runs).
+    bare = {"cxx_version": None, "multiarch": None, "boost": None, "python": None}
+    config = lib.render_makefile_config(_settings(inputs=bare))
+    assert "CPU_ONLY := 1" in config
