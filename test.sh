@@ -9,7 +9,7 @@ if [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
-    debootstrap openssh-client gpg gpg-agent apt-utils dpkg-dev gcc libc6-dev curl ca-certificates \
+    debootstrap openssh-client gpg gpg-agent apt-utils dpkg-dev gcc libc6-dev curl ca-certificates openssl \
     python3-venv >/dev/null
 fi
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import re
 from typing import Any
 
 from pyinfra import host
 from pyinfra.api import DeployError, deploy, operation
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import FindFiles
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from deploys.lib import data
+from deploys.managed import files_exactly
 
 PREFIX = "ldconfig_"
 
@@ -70,21 +69,11 @@ def entries(owner: str, wanted: dict[str, list[str]]):
         entries(owner="boost", wanted={"lib": ["/opt/dlrig/boost/lib"]})
     """
     check_entries(owner, wanted)
-    present = (
-        host.get_fact(FindFiles, path=CONF_DIR, fname=f"dlrig-{owner}-*.conf", maxdepth=1) or []
+    yield from files_exactly._inner(
+        directory=CONF_DIR,
+        pattern=f"dlrig-{owner}-*.conf",
+        wanted={conf_path(owner, n).rsplit("/", 1)[1]: render(list(d)) for n, d in wanted.items()},
     )
-    wanted_paths = {conf_path(owner, n): d for n, d in wanted.items()}
-    changed = False
-    for path in sorted(set(present) - set(wanted_paths)):
-        changed = True
-        yield from files.file._inner(path=path, present=False)
-    for path, dirs in sorted(wanted_paths.items()):
-        op = files.put._inner(src=io.StringIO(render(list(dirs))), dest=path, mode="644")
-        for command in op:
-            changed = True
-            yield command
-    if not changed:
-        host.noop(f"ld.so.conf.d entries of {owner} are up to date")
 
 
 def register(owner: str, wanted: dict[str, list[str]]) -> OperationMeta:

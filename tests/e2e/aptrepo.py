@@ -55,8 +55,17 @@ def make_key(workdir: Path, name: str = "dlrig test repo") -> tuple[Path, str, P
     return home, fingerprint, key
 
 
-def build_package(workdir: Path, name: str, version: str = "1.0", body: str = "") -> Path:
-    """Build a tiny arch-all .deb that installs /usr/share/<name>/README (and runs nothing)."""
+def build_package(
+    workdir: Path,
+    name: str,
+    version: str = "1.0",
+    body: str = "",
+    files: dict[str, tuple[str, int]] | None = None,
+) -> Path:
+    """Build a tiny arch-all .deb that installs /usr/share/<name>/README (and runs nothing).
+
+    + files: extra files to ship, absolute path -> (content, mode), e.g. a stand-in binary
+    """
     tree = workdir / f"{name}_{version}"
     (tree / "DEBIAN").mkdir(parents=True)
     (tree / "DEBIAN/control").write_text(
@@ -67,20 +76,32 @@ def build_package(workdir: Path, name: str, version: str = "1.0", body: str = ""
     doc = tree / "usr/share" / name
     doc.mkdir(parents=True)
     (doc / "README").write_text(body or f"{name} {version}\n")
+    for path, (content, mode) in (files or {}).items():
+        target = tree / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        target.chmod(mode)
     deb = workdir / f"{name}_{version}_all.deb"
     sh(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb)])
     return deb
 
 
-def build_signed_repo(workdir: Path, packages: dict[str, str]) -> SignedRepo:
-    """Build ``dists/stable/main`` with ``packages`` (name → version), InRelease signed."""
+def build_signed_repo(
+    workdir: Path,
+    packages: dict[str, str],
+    files: dict[str, dict[str, tuple[str, int]]] | None = None,
+) -> SignedRepo:
+    """Build ``dists/stable/main`` with ``packages`` (name → version), InRelease signed.
+
+    + files: per package, extra files it ships (see ``build_package``)
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     home, fingerprint, key = make_key(workdir)
     root = workdir / "repo"
     pool = root / "pool"
     pool.mkdir(parents=True)
     for name, version in packages.items():
-        deb = build_package(workdir, name, version)
+        deb = build_package(workdir, name, version, files=(files or {}).get(name))
         deb.rename(pool / deb.name)
     dist = root / "dists" / SUITE
     for arch in ("amd64", "all"):

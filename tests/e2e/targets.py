@@ -311,10 +311,11 @@ def ssh_target(root: Root, workdir: Path) -> Iterator[Target]:
         f"Host 127.0.0.1\n  Port {port}\n  User {SSH_USER}\n  IdentityFile {key}\n"
         f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n"
     )
+    log = open(workdir / "sshd.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         ["chroot", str(root.path), "/usr/sbin/sshd", "-D", "-e"],
         stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "sshd.log", "w"),  # noqa: SIM115
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 20
@@ -349,6 +350,7 @@ def ssh_target(root: Root, workdir: Path) -> Iterator[Target]:
             proc.wait(timeout=10)
         if proc.poll() is None:
             proc.kill()
+        log.close()
 
 
 # --- running pyinfra -------------------------------------------------------------------------

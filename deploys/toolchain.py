@@ -1,0 +1,136 @@
+"""The host compiler nvcc accepts: gcc-N/g++-N next to the system's, registered as alternatives.
+
+The system default (what ``gcc`` runs) stays as it is unless ``toolchain_make_default`` is set:
+builds get the compiler explicitly from the plan (``CUDAHOSTCXX``, ``nvcc -ccbin``, Boost's
+``toolset=gcc-N``), so nothing else on the host starts compiling with an older GCC.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import QuoteString, StringCommand, deploy, operation
+from pyinfra.operations import apt
+
+from deploys.lib import data
+from deploys.preflight import plan_for
+from facts.alternatives import Alternatives, GccMajor
+
+PREFIX = "toolchain_"
+
+DEFAULTS: dict[str, Any] = {
+    "toolchain_gcc": 0,
+    "toolchain_make_default": False,
+    "toolchain_allow_unsupported_compiler": False,
+    "toolchain_packages": ["build-essential", "ccache"],
+}
+
+DOCS: dict[str, str] = {
+    "toolchain_gcc": (
+        "GCC major to install and build with (e.g. 11); 0: the one preflight picks (the system "
+        "default when nvcc accepts it, else the newest the OS offers that nvcc accepts)."
+    ),
+    "toolchain_make_default": (
+        "Also make gcc-N/g++-N what gcc/g++ run (update-alternatives --set); off by default "
+        "because it changes the compiler for every other build on the host."
+    ),
+    "toolchain_allow_unsupported_compiler": (
+        "Accept a GCC the toolkit's nvcc does not support (builds pass "
+        "-allow-unsupported-compiler), like Spack's allow-unsupported-compilers."
+    ),
+    "toolchain_packages": "Build tools installed with the compiler.",
+}
+
+GROUP = "gcc"
+LINK = "/usr/bin/gcc"
+
+
+def _install_command(major: int) -> StringCommand:
+    return StringCommand(
+        "update-alternatives --install",
+        QuoteString(LINK),
+        GROUP,
+        QuoteString(f"/usr/bin/gcc-{major}"),
+        str(major * 10),
+        "--slave /usr/bin/g++ g++",
+        QuoteString(f"/usr/bin/g++-{major}"),
+    )
+
+
+@operation()
+def gcc_alternatives(major: int, make_default: bool = False):
+    """
+    Register gcc-N (with g++-N as its slave) in the ``gcc`` alternatives group.
+
+    + major: the GCC major to register
+    + make_default: select it (``update-alternatives --set``); otherwise the compiler ``gcc``
+      ran before stays selected (it is registered too, so it remains selectable)
+
+    The group is left in manual mode on the chosen compiler, so a later registration with a
+    higher priority does not switch the default behind the user's back.
+
+    **Example:**
+
+    .. code:: python
+
+        gcc_alternatives(major=11)
+    """
+    group = host.get_fact(Alternatives, group=GROUP)
+    registered = (group or {}).get("alternatives", {})
+    if make_default:
+        selected = f"/usr/bin/gcc-{major}"
+    elif group and group["value"]:
+        selected = group["value"]
+    else:
+        current = host.get_fact(GccMajor)
+        selected = f"/usr/bin/gcc-{current or major}"
+    m = re.search(r"/gcc-(\d+)$", selected)
+    wanted = {major, int(m.group(1))} if m else {major}
+    changed = False
+    for m in sorted(wanted):
+        entry = registered.get(f"/usr/bin/gcc-{m}")
+        if entry is None or entry["slaves"].get("g++") != f"/usr/bin/g++-{m}":
+            changed = True
+            yield _install_command(m)
+    if changed or not group or group["status"] != "manual" or group["value"] != selected:
+        yield StringCommand("update-alternatives --set", GROUP, QuoteString(selected))
+        return
+    host.noop(f"gcc-{major} is registered; gcc runs {selected}")
+
+
+@deploy("Install the host compiler", data_defaults=DEFAULTS)
+def toolchain() -> None:
+    """
+    Install the GCC the plan picked (and build tools), registered with update-alternatives.
+
+    Data keys (see README): ``toolchain_gcc``, ``toolchain_make_default``,
+    ``toolchain_allow_unsupported_compiler``, ``toolchain_packages``. The compiler comes from
+    ``deploys.preflight.plan_for(host)``: the system default when the CUDA toolkit's nvcc
+    accepts it, else the newest gcc-N the OS offers that it accepts (Debian 12 with its CUDA
+    11.8 ``nvidia-cuda-toolkit``: gcc-11).
+
+    **Example:**
+
+    .. code:: python
+
+        from deploys.toolchain import toolchain
+
+        toolchain()
+    """
+    data.check_host_data(host, DEFAULTS)
+    plan = plan_for(host)
+    compiler = plan.compiler
+    apt.packages(
+        name=f"Install gcc-{compiler.gcc_major}, g++-{compiler.gcc_major} and build tools",
+        packages=[*host.data.toolchain_packages, *compiler.packages],
+        update=True,
+        cache_time=24 * 3600,
+        no_recommends=True,
+    )
+    gcc_alternatives(
+        name=f"Register gcc-{compiler.gcc_major} with update-alternatives",
+        major=compiler.gcc_major,
+        make_default=host.data.toolchain_make_default,
+    )

@@ -1,0 +1,196 @@
+"""Platform facts: is this a hosted Colab VM, and a one-look summary of the machine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypedDict
+
+from pyinfra.api import FactBase, QuoteString, StringCommand
+from pyinfra.api.exceptions import FactProcessError
+from typing_extensions import override
+
+
+class ColabDict(TypedDict):
+    hosted: bool
+    release_tag: str | None
+    hostname_file: str | None
+
+
+class SystemDict(TypedDict):
+    cpu_model: str
+    cpu_count: int
+    mem_total_mib: int
+    kernel: str
+    os_id: str
+    os_version: str
+    os_codename: str
+    disk_free_mib: dict[str, int]
+
+
+# A hosted Colab VM has /var/colab/hostname; its kernels (and so `!pyinfra @local ...` run from
+# a cell) carry COLAB_RELEASE_TAG, which is also in PID 1's environment of the runtime container.
+_COLAB_COMMAND = r"""
+export LC_ALL=C
+echo @hostname_file; cat /var/colab/hostname 2>/dev/null; echo
+echo @env; printenv COLAB_RELEASE_TAG
+echo @pid1; tr '\0' '\n' < /proc/1/environ 2>/dev/null | grep '^COLAB_RELEASE_TAG=' | cut -d= -f2-
+true
+""".strip()
+
+
+def parse_colab(output: list[str]) -> ColabDict:
+    """Parse the sectioned output of ``ColabRuntime.command``."""
+    section = ""
+    values: dict[str, str] = {}
+    for raw in output:
+        line = raw.strip()
+        if line in ("@hostname_file", "@env", "@pid1"):
+            section = line[1:]
+            continue
+        if not line:
+            continue
+        if not section:
+            raise FactProcessError(f"unexpected output: {line!r}")
+        values.setdefault(section, line)
+    tag = values.get("env") or values.get("pid1")
+    hostname = values.get("hostname_file")
+    return {"hosted": bool(hostname or tag), "release_tag": tag, "hostname_file": hostname}
+
+
+class ColabRuntime(FactBase[ColabDict]):
+    """
+    Returns whether the host is a hosted Google Colab VM.
+
+    Keys: ``hosted`` (``/var/colab/hostname`` exists or ``COLAB_RELEASE_TAG`` is set),
+    ``release_tag`` (``COLAB_RELEASE_TAG``, from the environment or PID 1's) and
+    ``hostname_file`` (the first line of ``/var/colab/hostname``), None where absent.
+
+    **Example:**
+
+    .. code:: python
+
+        if host.get_fact(ColabRuntime)["hosted"]:
+            ...
+    """
+
+    @override
+    @staticmethod
+    def default() -> ColabDict:
+        return {"hosted": False, "release_tag": None, "hostname_file": None}
+
+    @override
+    def command(self) -> str:
+        return _COLAB_COMMAND
+
+    @override
+    def process(self, output: list[str]) -> ColabDict:
+        return parse_colab(output)
+
+
+DEFAULT_PATHS = ("/",)
+
+_SYSTEM_COMMAND = r"""
+echo "@cpu_model $(LC_ALL=C sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo |
+  head -n 1)"
+echo "@cpu_count $(nproc 2>/dev/null || grep -c '^processor' /proc/cpuinfo)"
+echo "@mem_total_kib $(sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\) kB$/\1/p' /proc/meminfo)"
+echo "@kernel $(uname -r)"
+echo @os_release; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
+""".strip()
+
+_DF_LOOP = r"""
+for p in "$@"; do
+  q=$p; while [ ! -e "$q" ]; do q=$(dirname -- "$q"); done
+  echo "@df $(LC_ALL=C df -Pk -- "$q" 2>/dev/null | sed -n 2p | awk '{print $4}') $p"
+done
+true
+""".strip()
+
+
+def parse_system(output: list[str]) -> SystemDict:
+    """Parse the sectioned output of ``SystemSummary.command``."""
+    result: SystemDict = {
+        "cpu_model": "",
+        "cpu_count": 0,
+        "mem_total_mib": 0,
+        "kernel": "",
+        "os_id": "",
+        "os_version": "",
+        "os_codename": "",
+        "disk_free_mib": {},
+    }
+    in_os_release = False
+    os_release: dict[str, str] = {}
+    for raw in output:
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        if (line.startswith("@") and not in_os_release) or line.startswith("@df "):
+            key, _, value = line.partition(" ")
+            value = value.strip()
+            in_os_release = False
+            try:
+                if key == "@cpu_model":
+                    result["cpu_model"] = value
+                elif key == "@cpu_count":
+                    result["cpu_count"] = int(value)
+                elif key == "@mem_total_kib":
+                    result["mem_total_mib"] = int(value) // 1024
+                elif key == "@kernel":
+                    result["kernel"] = value
+                elif key == "@os_release":
+                    in_os_release = True
+                elif key == "@df":
+                    free, _, path = value.partition(" ")
+                    if free:
+                        result["disk_free_mib"][path] = int(free) // 1024
+                else:
+                    raise ValueError(key)
+            except ValueError as e:
+                raise FactProcessError(f"unexpected system summary line: {line!r}") from e
+        elif in_os_release:
+            key, sep, value = line.partition("=")
+            if sep and not key.startswith("#"):
+                os_release[key.strip()] = value.strip().strip("\"'")
+        else:
+            raise FactProcessError(f"unexpected system summary line: {line!r}")
+    result["os_id"] = os_release.get("ID", "")
+    result["os_version"] = os_release.get("VERSION_ID", "")
+    codename = os_release.get("VERSION_CODENAME") or os_release.get("UBUNTU_CODENAME", "")
+    result["os_codename"] = codename
+    return result
+
+
+class SystemSummary(FactBase[SystemDict]):
+    """
+    Returns a summary of the machine: CPU, memory, kernel, OS and free disk space.
+
+    + paths: directories whose free space to report (a missing one reports its nearest existing
+      parent), default ``("/",)``
+
+    Keys: ``cpu_model``, ``cpu_count`` (usable CPUs), ``mem_total_mib``, ``kernel``,
+    ``os_id`` (``"debian"``), ``os_version`` (``"12"``), ``os_codename`` (``"bookworm"``) and
+    ``disk_free_mib`` (path → MiB free for unprivileged users).
+
+    **Example:**
+
+    .. code:: python
+
+        summary = host.get_fact(SystemSummary, paths=["/", "/opt/dlrig"])
+    """
+
+    @override
+    def command(self, paths: Sequence[str] = DEFAULT_PATHS) -> StringCommand:
+        if isinstance(paths, str):
+            paths = [paths]
+        return StringCommand(
+            _SYSTEM_COMMAND,
+            "\nsh -c",
+            QuoteString(_DF_LOOP),
+            "sh",
+            *(QuoteString(p) for p in paths),
+        )
+
+    @override
+    def process(self, output: list[str]) -> SystemDict:
+        return parse_system(output)

@@ -1,0 +1,145 @@
+"""Python environment fact: interpreter, site-packages, deep-learning framework versions."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import TypedDict
+
+from pyinfra.api import FactBase, QuoteString, StringCommand
+from pyinfra.api.exceptions import FactProcessError
+from typing_extensions import override
+
+
+class TfBuildDict(TypedDict):
+    cuda_version: str | None
+    cudnn_version: str | None
+
+
+class PythonEnvDict(TypedDict):
+    python: str
+    version: str
+    site_packages: list[str]
+    packages: dict[str, str | None]
+    tf_build: TfBuildDict | None
+
+
+# Distribution names per reported package: the first installed one gives the version.
+PACKAGES: dict[str, tuple[str, ...]] = {
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"),
+    "keras": ("keras",),
+    "torch": ("torch",),
+    "torchvision": ("torchvision",),
+    "jax": ("jax",),
+    "numpy": ("numpy",),
+}
+
+MARKER = "@dlrig-python-env "
+
+# Runs on the host's interpreter (3.8+). TensorFlow's build info is read from the generated
+# tensorflow/python/platform/build_info.py without importing TensorFlow (seconds, GPU probing,
+# log noise); only if that file is unreadable is TensorFlow imported, with its output kept off
+# stdout.
+_SCRIPT = r"""
+import ast, json, os, sys
+from importlib import metadata, util
+pk = json.loads(sys.argv[1])
+def ver(names):
+    for n in names:
+        try:
+            return metadata.version(n)
+        except Exception:
+            pass
+    return None
+packages = {k: ver(v) for k, v in pk.items()}
+tf = None
+if packages.get("tensorflow"):
+    info = None
+    try:
+        spec = util.find_spec("tensorflow")
+        for d in spec.submodule_search_locations or []:
+            p = os.path.join(d, "python", "platform", "build_info.py")
+            if os.path.exists(p):
+                for node in ast.parse(open(p).read()).body:
+                    target = getattr(node, "targets", [None])[0]
+                    if getattr(target, "id", "") == "build_info":
+                        info = ast.literal_eval(node.value)
+    except Exception:
+        info = None
+    if not isinstance(info, dict):
+        try:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+            out = sys.stdout
+            sys.stdout = sys.stderr
+            try:
+                import tensorflow
+                info = dict(tensorflow.sysconfig.get_build_info())
+            finally:
+                sys.stdout = out
+        except Exception:
+            info = {}
+    tf = {"cuda_version": info.get("cuda_version"), "cudnn_version": info.get("cudnn_version")}
+    tf = {k: (str(v) if v else None) for k, v in tf.items()}
+sp = [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
+print("@dlrig-python-env " + json.dumps({
+    "python": sys.executable,
+    "version": "%d.%d.%d" % sys.version_info[:3],
+    "site_packages": sp,
+    "packages": packages,
+    "tf_build": tf,
+}))
+""".strip()
+
+
+def parse_python_env(output: list[str]) -> PythonEnvDict:
+    """Find the marker line printed by the script and decode its JSON."""
+    for line in output:
+        if line.startswith(MARKER):
+            try:
+                data = json.loads(line[len(MARKER) :])
+            except ValueError as e:
+                raise FactProcessError(f"unreadable Python environment line: {line!r}") from e
+            return data
+    first = next((line for line in output if line.strip()), "")
+    raise FactProcessError(f"the Python environment script printed no result: {first!r}")
+
+
+class PythonEnv(FactBase[PythonEnvDict | None]):
+    """
+    Returns an interpreter's path, version, site-packages and deep-learning framework versions.
+
+    + python: the interpreter to ask (a name on ``PATH`` or a path), default ``python3``
+
+    Keys: ``python`` (``sys.executable``), ``version`` (``"3.11.2"``), ``site_packages``,
+    ``packages`` (installed versions of tensorflow, keras, torch, torchvision, jax and numpy,
+    None for those not installed) and ``tf_build`` (the CUDA and cuDNN versions the installed
+    TensorFlow was built for; None without TensorFlow). One interpreter run, no imports of
+    the frameworks themselves.
+
+    None when the interpreter does not exist.
+
+    **Example:**
+
+    .. code:: python
+
+        env = host.get_fact(PythonEnv, python="/opt/venv/bin/python")
+        torch = env and env["packages"]["torch"]
+    """
+
+    @override
+    def requires_command(self, python: str = "python3") -> str:
+        return shlex.quote(python)
+
+    @override
+    def command(self, python: str = "python3") -> StringCommand:
+        return StringCommand(
+            "LC_ALL=C PYTHONIOENCODING=utf-8",
+            QuoteString(python),
+            "-c",
+            QuoteString(_SCRIPT),
+            QuoteString(json.dumps(PACKAGES)),
+        )
+
+    @override
+    def process(self, output: list[str]) -> PythonEnvDict | None:
+        return parse_python_env(output)
