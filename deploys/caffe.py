@@ -20,6 +20,7 @@ from pyinfra.operations import apt, files
 from deploys import ldconfig
 from deploys.lib import caffe as lib
 from deploys.lib import data
+from deploys.preflight import plan_for
 from facts.caffe import CaffeBuildInputs
 
 PREFIX = "caffe_"
@@ -33,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "caffe_src_dir": "/opt/dlrig/src/caffe",
     "caffe_prefix": "/opt/dlrig/caffe",
     "caffe_cpu_only": None,
-    "caffe_cuda_dir": "/usr/local/cuda",
+    "caffe_cuda_dir": "",
     "caffe_cuda_arch": [],
     "caffe_cudnn": None,
     "caffe_cudnn_dir": "",
@@ -49,16 +50,20 @@ DOCS: dict[str, str] = {
     "caffe_ref": "Commit to build (pinned: the head of branch ssd since 2018); in the build key.",
     "caffe_src_dir": "Where the source is cloned; objects go to <src_dir>-build (out of place).",
     "caffe_prefix": "Where `make distribute` output is installed (bin, lib, include, python).",
-    "caffe_cpu_only": "CPU_ONLY build; null = decide from the plan (CPU_ONLY when no nvcc).",
-    "caffe_cuda_dir": "CUDA toolkit root (bin/nvcc); CUDA_DIR in Makefile.config.",
+    "caffe_cpu_only": "CPU_ONLY build; null = the preflight plan's choice (no usable GPU/toolkit).",
+    "caffe_cuda_dir": "CUDA toolkit root (bin/nvcc); empty = the plan's, else /usr/local/cuda.",
     "caffe_cuda_arch": (
         "Compute capabilities to compile for (e.g. ['75', '86']): -gencode per arch + PTX of "
-        "the newest; arches the toolkit dropped are left out; empty = the toolkit's default set."
+        "the newest; arches the toolkit dropped are left out; empty = the plan's (GPUs found), "
+        "else the toolkit's default set."
     ),
-    "caffe_cudnn": "USE_CUDNN; null = on when cuDNN headers are found and the build uses CUDA.",
+    "caffe_cudnn": "USE_CUDNN; null = the plan's (cuDNN usable), else on when headers are found.",
     "caffe_cudnn_dir": "Extra cuDNN root (include/, lib/), e.g. the nvidia-cudnn wheel's dir.",
     "caffe_blas": "BLAS: open (OpenBLAS), atlas or mkl (MKL must already be installed).",
-    "caffe_cxx": "Host compiler (CUSTOM_CXX, nvcc -ccbin), e.g. g++-11; empty = g++.",
+    "caffe_cxx": (
+        "Host compiler (CUSTOM_CXX, nvcc -ccbin), e.g. g++-11; empty = the plan's (one nvcc "
+        "accepts) for CUDA builds, g++ for CPU_ONLY."
+    ),
     "caffe_python": "Interpreter pycaffe is built for and whose site-packages gets the .pth file.",
     "caffe_jobs": "Parallel make jobs; 0 = the host's CPU count.",
     "caffe_run_tests": "Also build and run `make test runtest` (long; off by default).",
@@ -171,11 +176,12 @@ def _check_data() -> dict[str, Any]:
     d = {k: host.data.get(k) for k in DEFAULTS}
     if d["caffe_blas"] not in lib.BLAS_CHOICES:
         raise DeployError(f"{host.name}: caffe_blas must be one of {lib.BLAS_CHOICES}")
-    for key in ("caffe_src_dir", "caffe_prefix", "caffe_cuda_dir"):
+    for key in ("caffe_src_dir", "caffe_prefix"):
         if not str(d[key]).startswith("/") or str(d[key]).rstrip("/") == "":
             raise DeployError(f"{host.name}: {key} must be an absolute path, got {d[key]!r}")
-    if d["caffe_cudnn_dir"] and not d["caffe_cudnn_dir"].startswith("/"):
-        raise DeployError(f"{host.name}: caffe_cudnn_dir must be an absolute path")
+    for key in ("caffe_cuda_dir", "caffe_cudnn_dir"):
+        if d[key] and not d[key].startswith("/"):
+            raise DeployError(f"{host.name}: {key} must be an absolute path, got {d[key]!r}")
     if not d["caffe_ref"] or not d["caffe_repo"]:
         raise DeployError(f"{host.name}: caffe_repo and caffe_ref must not be empty")
     if d["caffe_jobs"] < 0:
@@ -201,7 +207,7 @@ def _resolve(d: dict[str, Any]) -> tuple[lib.Settings, str, dict[str, Any], dict
         CaffeBuildInputs,
         python=d["caffe_python"],
         cxx=d["caffe_cxx"] or "g++",
-        cuda_dir=d["caffe_cuda_dir"],
+        cuda_dir=d["caffe_cuda_dir"] or lib.DEFAULT_CUDA_DIR,
         cudnn_dir=d["caffe_cudnn_dir"],
     )
     try:
@@ -383,7 +389,7 @@ def caffe() -> None:
         caffe()
     """
     data.check_host_data(host, DEFAULTS)
-    d = _check_data()
+    d = lib.from_plan(_check_data(), plan_for(host))
     system_python = d["caffe_python"] in ("python3", "/usr/bin/python3")
     apt.packages(
         name="Install Caffe build dependencies",

@@ -21,6 +21,7 @@ TEMPLATE = REPO / "files/templates/caffe-Makefile.config.j2"
 PATCH_DIR = REPO / "files/patches/caffe-ssd"
 
 BLAS_CHOICES = ("open", "atlas", "mkl")
+DEFAULT_CUDA_DIR = "/usr/local/cuda"
 
 # Arches each CUDA major release still compiles for (nvcc rejects the ones below its floor).
 # Used only when neither host data nor the resolved plan names arches.
@@ -149,6 +150,27 @@ def links_dir(build_dir: str) -> str:
     return f"{build_dir}.links"
 
 
+def from_plan(data: dict[str, Any], plan: Any) -> dict[str, Any]:
+    """Fill the caffe_* keys left to the plan (null / empty) from a resolved preflight plan.
+
+    + data: the caffe_* host data; explicit values always win
+    + plan: ``deploys.lib.compat.Plan`` (cpu_only, cuda.path, compiler.cxx, cuda_arch, cudnn)
+    """
+    d = dict(data)
+    if d["caffe_cpu_only"] is None:
+        d["caffe_cpu_only"] = bool(plan.cpu_only)
+    if not d["caffe_cuda_dir"] and plan.cuda is not None:
+        d["caffe_cuda_dir"] = plan.cuda.path
+    if not d["caffe_cpu_only"]:
+        if not d["caffe_cxx"]:
+            d["caffe_cxx"] = plan.compiler.cxx
+        if not d["caffe_cuda_arch"]:
+            d["caffe_cuda_arch"] = [str(c).replace(".", "") for c in plan.cuda_arch]
+        if d["caffe_cudnn"] is None and plan.cudnn is not None:
+            d["caffe_cudnn"] = bool(plan.cudnn.get("usable"))
+    return d
+
+
 def resolve(data: dict[str, Any], inputs: dict[str, Any], build_dir: str, stage: str) -> Settings:
     """Turn host data and gathered facts into build settings.
 
@@ -185,7 +207,7 @@ def resolve(data: dict[str, Any], inputs: dict[str, Any], build_dir: str, stage:
         cpu_only=bool(cpu_only),
         cxx=data["caffe_cxx"] or "g++",
         blas=blas,
-        cuda_dir=data["caffe_cuda_dir"],
+        cuda_dir=data["caffe_cuda_dir"] or DEFAULT_CUDA_DIR,
         cuda_arch="" if cpu_only else gencode(pick_arches(data["caffe_cuda_arch"], nvcc)),
         cudnn=bool(cudnn),
         python=data["caffe_python"],

@@ -181,6 +181,7 @@ def test_caffe_cuda_build_with_debian_toolkit(debian_root, converge):
         "caffe_cuda_dir": "/usr",
         "caffe_cxx": "g++-11",
         "caffe_cuda_arch": ["75"],
+        "caffe_cudnn": True,
         "caffe_cudnn_dir": cudnn_dir,
     }
     converge(debian_root, "deploys.caffe.caffe", data)

@@ -193,3 +193,26 @@ def test_settings_before_anything_is_installed():
     bare = {"cxx_version": None, "multiarch": None, "boost": None, "python": None}
     config = lib.render_makefile_config(_settings(inputs=bare))
     assert "CPU_ONLY := 1" in config
+
+
+def test_plan_fills_what_host_data_leaves_open():
+    from types import SimpleNamespace as NS
+
+    plan = NS(
+        cpu_only=False,
+        cuda=NS(path="/usr", version="11.8.89"),
+        compiler=NS(cxx="/usr/bin/g++-11"),
+        cuda_arch=["7.5", "8.6"],
+        cudnn={"version": "8.9.6", "usable": True},
+    )
+    d = lib.from_plan(dict(DATA), plan)
+    assert d["caffe_cpu_only"] is False
+    assert d["caffe_cuda_dir"] == "/usr"
+    assert d["caffe_cxx"] == "/usr/bin/g++-11"
+    assert d["caffe_cuda_arch"] == ["75", "86"]
+    assert d["caffe_cudnn"] is True
+    # Explicit host data wins over the plan.
+    mine = lib.from_plan({**DATA, "caffe_cpu_only": True, "caffe_cxx": "g++"}, plan)
+    assert mine["caffe_cpu_only"] is True and mine["caffe_cxx"] == "g++"
+    cpu = lib.from_plan(dict(DATA), NS(**{**vars(plan), "cpu_only": True, "cuda": None}))
+    assert cpu["caffe_cpu_only"] is True and cpu["caffe_cxx"] == ""
