@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.e2e.targets import CACHE, sh
 
 CAFFE_CACHE = CACHE / "caffe"
-APT_CACHE = CACHE / "apt"
+APT_CACHE = CAFFE_CACHE / "apt"  # own dir: apt locks it while a root installs
 DEBIAN_MIRROR = os.environ.get("DLRIG_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SOURCE_PACKAGE = "caffe"
 ORIG = "caffe_1.0.0+git20180821.99bd997.orig.tar.gz"

@@ -29,7 +29,7 @@ PREFIX = "/opt/dlrig/caffe"
 
 
 def _with_apt_cache(target) -> None:
-    # Reruns reuse the build dependencies' .debs (about 200 MB).
+    # Reruns reuse the build dependencies. .debs (393 MB).
     caffe_source.APT_CACHE.mkdir(parents=True, exist_ok=True)
     (caffe_source.APT_CACHE / "partial").mkdir(exist_ok=True)
     target.root.bind(str(caffe_source.APT_CACHE), "/var/cache/apt/archives", read_only=False)
