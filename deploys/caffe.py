@@ -244,7 +244,7 @@ def _recorded_key() -> str | None:
         return None
 
 
-@operation(is_idempotent=False, idempotent_notice="Builds only when the build key changed.")
+@operation()
 def build(settings_data: dict[str, Any]):
     """
     Fetch, patch, configure, build and install Caffe when its build key changed.
