@@ -161,7 +161,7 @@ def test_caffe_cuda_build_with_debian_toolkit(debian_root, converge):
     )
     root.run(
         "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-        "--no-install-recommends nvidia-cuda-toolkit g++-11 >/dev/null",
+        "--no-install-recommends nvidia-cuda-toolkit g++-11 g++-12 >/dev/null",
         timeout=3600,
     )
     # nvcc 11.8 refuses GCC 12, Debian 12's default (Caffe passes -ccbin=$(CXX)): the host
