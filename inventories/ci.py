@@ -67,8 +67,31 @@ def _python(version: str, packages: dict[str, str | None], tf_build: dict | None
     return ["@dlrig-python-env " + json.dumps(env)]
 
 
-def _responses(outputs: dict[str, list[str]], files: dict[str, list[str]]) -> dict[str, Any]:
-    responses: dict[str, Any] = {}
+def _caffe_inputs(os_: str, cxx: str, nvcc: str, cudnn: str, python: str, numpy: str) -> list[str]:
+    """CaffeBuildInputs' output (facts/caffe.py) for a profile."""
+    env = {
+        "version": python,
+        "include": f"/usr/include/python{python}",
+        "libdir": "/usr/lib/x86_64-linux-gnu",
+        "purelib": f"/usr/local/lib/python{python}/dist-packages",
+        "numpy_include": f"/usr/local/lib/python{python}/dist-packages/numpy/_core/include",
+        "numpy": numpy,
+    }
+    return [
+        f"os={os_}",
+        f"cxx_version={cxx}",
+        "multiarch=x86_64-linux-gnu",
+        f"nvcc={nvcc}",
+        f"cudnn={cudnn}",
+        "boost=",
+        "python=" + json.dumps(env),
+    ]
+
+
+def _responses(
+    outputs: dict[str, list[str]], files: dict[str, list[str]], caffe: list[str]
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {"caffe-build-inputs": caffe}
     for path, lines in files.items():
         responses[f"cat {path}"] = lines
     responses.update(outputs)
@@ -138,6 +161,7 @@ COLAB_GPU = _responses(
         apt_get=["/usr/bin/apt-get"],
     ),
     {"/etc/apt/sources.list": UBUNTU_2204_SOURCES.splitlines()},
+    _caffe_inputs("ubuntu-22.04", "11.4.0", "12.2", "9.3.0", "3.12", "2.0.2"),
 )
 
 # profile: an Ubuntu 24.04 server with one H100, driver 580, CUDA 13.0 toolkit, gcc 13.
@@ -177,6 +201,7 @@ H100_SERVER = _responses(
         apt_get=["/usr/bin/apt-get"],
     ),
     {"/etc/apt/sources.list.d/ubuntu.sources": UBUNTU_2404_SOURCES.splitlines()},
+    _caffe_inputs("ubuntu-24.04", "13.3.0", "13.0", "", "3.12", "2.1.3"),
 )
 
 # A Debian 12 host without a GPU (this CI machine's own captured facts, CUDA left out).
@@ -193,6 +218,7 @@ DEBIAN_CPU = _responses(
         apt_get=["/usr/bin/apt-get"],
     ),
     {"/etc/apt/sources.list": ["deb http://deb.debian.org/debian bookworm main"]},
+    json.loads((FIXTURES / "caffe/debian-12-cpu.json").read_text())["output"],
 )
 
 _COMMON = {"fake_delay": 0, "fake_delay_jitter": 0, "speed_check_results_dir": "/tmp/dlrig-ci"}

@@ -1,0 +1,407 @@
+"""Caffe-SSD (weiliu89/caffe, branch ssd) from source, patched for today's toolchains.
+
+CPU_ONLY or CUDA, pycaffe for a Python 3 interpreter, ``make distribute`` into a prefix
+registered with the dynamic linker, ``import caffe`` through a ``.pth`` file. The build is
+gated by a build key recorded as the very last step.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
+from pyinfra.facts.files import FileContents
+from pyinfra.operations import apt, files
+
+from deploys import ldconfig
+from deploys.lib import caffe as lib
+from deploys.lib import data
+from deploys.preflight import plan_for
+from facts.caffe import CaffeBuildInputs
+
+PREFIX = "caffe_"
+
+FORK_URL = "https://github.com/weiliu89/caffe.git"
+FORK_COMMIT = "4817bf8b4200b35ada8ed0dc378dceaf38c539e4"
+
+DEFAULTS: dict[str, Any] = {
+    "caffe_repo": FORK_URL,
+    "caffe_ref": FORK_COMMIT,
+    "caffe_src_dir": "/opt/dlrig/src/caffe",
+    "caffe_prefix": "/opt/dlrig/caffe",
+    "caffe_cpu_only": None,
+    "caffe_cuda_dir": "",
+    "caffe_cuda_arch": [],
+    "caffe_cudnn": None,
+    "caffe_cudnn_dir": "",
+    "caffe_blas": "open",
+    "caffe_cxx": "",
+    "caffe_python": "python3",
+    "caffe_jobs": 0,
+    "caffe_run_tests": False,
+}
+
+DOCS: dict[str, str] = {
+    "caffe_repo": "Git URL of the Caffe source (the SSD fork; a file:// URL works for mirrors).",
+    "caffe_ref": "Commit to build (pinned: the head of branch ssd since 2018); in the build key.",
+    "caffe_src_dir": "Where the source is cloned; objects go to <src_dir>-build (out of place).",
+    "caffe_prefix": "Where `make distribute` output is installed (bin, lib, include, python).",
+    "caffe_cpu_only": "CPU_ONLY build; null = the preflight plan's choice (no usable GPU/toolkit).",
+    "caffe_cuda_dir": "CUDA toolkit root (bin/nvcc); empty = the plan's, else /usr/local/cuda.",
+    "caffe_cuda_arch": (
+        "Compute capabilities to compile for (e.g. ['75', '86']): -gencode per arch + PTX of "
+        "the newest; arches the toolkit dropped are left out; empty = the plan's (GPUs found), "
+        "else the toolkit's default set."
+    ),
+    "caffe_cudnn": "USE_CUDNN; null = the plan's (cuDNN usable), else on when headers are found.",
+    "caffe_cudnn_dir": "Extra cuDNN root (include/, lib/), e.g. the nvidia-cudnn wheel's dir.",
+    "caffe_blas": "BLAS: open (OpenBLAS), atlas or mkl (MKL must already be installed).",
+    "caffe_cxx": (
+        "Host compiler (CUSTOM_CXX, nvcc -ccbin), e.g. g++-11; empty = the plan's (one nvcc "
+        "accepts) for CUDA builds, g++ for CPU_ONLY."
+    ),
+    "caffe_python": "Interpreter pycaffe is built for and whose site-packages gets the .pth file.",
+    "caffe_jobs": "Parallel make jobs; 0 = the host's CPU count.",
+    "caffe_run_tests": "Also build and run `make test runtest` (long; off by default).",
+}
+
+STATE_DIR = "/var/lib/dlrig/caffe"
+KEY_FILE = f"{STATE_DIR}/build-key.json"
+PATCH_REMOTE_DIR = f"{STATE_DIR}/patches"
+LOG_FILE = "/var/log/dlrig/caffe-build.log"
+PTH_NAME = "dlrig-caffe.pth"
+
+# Applies the patch set idempotently. Arguments: source dir, patch files in order.
+_APPLY_PATCHES = r"""
+set -eu
+src=$1; shift
+cd "$src"
+for p in "$@"; do
+  name=$(basename "$p")
+  targets=$(sed -n 's|^+++ b/||p' "$p")
+  absent=""; present=""
+  for t in $targets; do
+    if [ -e "$t" ]; then present="$present $t"; else absent="$absent $t"; fi
+  done
+  if [ -z "$present" ]; then
+    echo "patch $name: skipped, its files are absent from this tree:$absent (SSD-only)"
+    continue
+  fi
+  if [ -n "$absent" ]; then
+    echo "patch $name does not fit this tree: present:$present, absent:$absent" >&2
+    exit 1
+  fi
+  if git apply --check -R "$p" 2>/dev/null; then
+    echo "patch $name: already applied"
+  elif git apply --check "$p" 2>/dev/null; then
+    git apply "$p"
+    echo "patch $name: applied"
+  else
+    echo "patch $name no longer applies to $(git rev-parse HEAD):" >&2
+    git apply --check "$p" >&2 || true
+    exit 1
+  fi
+done
+"""
+
+# Fetches and checks out a ref into a clean tree. Arguments: repo URL, ref, source dir.
+_CHECKOUT = r"""
+set -eu
+repo=$1; ref=$2; src=$3
+if [ ! -d "$src/.git" ]; then
+  rm -rf "$src"
+  mkdir -p "$(dirname "$src")"
+  git clone --quiet --no-checkout "$repo" "$src"
+fi
+cd "$src"
+git remote set-url origin "$repo"
+if ! git cat-file -e "$ref^{commit}" 2>/dev/null; then
+  git fetch --quiet origin "+refs/heads/*:refs/remotes/origin/*" --tags
+fi
+git -c advice.detachedHead=false checkout --quiet --force --detach "$ref"
+git clean -fdxq
+"""
+
+# make with the log in /var/log/dlrig; the log's tail on failure. Arguments: src, log, jobs,
+# targets...
+_MAKE = r"""
+set -eu
+src=$1; log=$2; jobs=$3; shift 3
+[ "$jobs" -gt 0 ] || jobs=$(nproc)
+mkdir -p "$(dirname "$log")"
+cd "$src"
+echo "== $(date -u +%FT%TZ) make -j$jobs $*" >> "$log"
+if ! nice make -j"$jobs" "$@" >> "$log" 2>&1; then
+  echo "make $* failed; last lines of $log:" >&2
+  tail -n 60 "$log" >&2
+  exit 1
+fi
+echo "== $(date -u +%FT%TZ) done make $*" >> "$log"
+"""
+
+
+# A libcudnn.so link for cuDNN roots that ship only libcudnn.so.N (the pip wheels).
+# Arguments: cuDNN root, links dir.
+_CUDNN_LINK = r"""
+set -eu
+mkdir -p "$2"
+if [ ! -e "$1/lib/libcudnn.so" ]; then
+  for f in "$1"/lib/libcudnn.so.[0-9]*; do
+    [ -e "$f" ] || { echo "no libcudnn.so.N in $1/lib" >&2; exit 1; }
+    ln -sfn "$f" "$2/libcudnn.so"
+    break
+  done
+fi
+"""
+
+
+# Moves the distribute tree into the prefix; `caffe` next to `caffe.bin` (distribute
+# installs the tools with their .bin names). Arguments: stage dir, prefix.
+_INSTALL_PREFIX = r"""
+set -eu
+[ -e "$1/bin/caffe" ] || ln -s caffe.bin "$1/bin/caffe"
+rm -rf "$2.old"
+[ ! -e "$2" ] || mv "$2" "$2.old"
+mkdir -p "$(dirname "$2")"
+mv "$1" "$2"
+rm -rf "$2.old"
+"""
+
+
+def _check_data() -> dict[str, Any]:
+    d = {k: host.data.get(k) for k in DEFAULTS}
+    if d["caffe_blas"] not in lib.BLAS_CHOICES:
+        raise DeployError(f"{host.name}: caffe_blas must be one of {lib.BLAS_CHOICES}")
+    for key in ("caffe_src_dir", "caffe_prefix"):
+        if not str(d[key]).startswith("/") or str(d[key]).rstrip("/") == "":
+            raise DeployError(f"{host.name}: {key} must be an absolute path, got {d[key]!r}")
+    for key in ("caffe_cuda_dir", "caffe_cudnn_dir"):
+        if d[key] and not d[key].startswith("/"):
+            raise DeployError(f"{host.name}: {key} must be an absolute path, got {d[key]!r}")
+    if not d["caffe_ref"] or not d["caffe_repo"]:
+        raise DeployError(f"{host.name}: caffe_repo and caffe_ref must not be empty")
+    if d["caffe_jobs"] < 0:
+        raise DeployError(f"{host.name}: caffe_jobs must be >= 0")
+    arches = d["caffe_cuda_arch"]
+    if not all(isinstance(a, str) and a.replace(".", "").isdigit() for a in arches):
+        raise DeployError(f"{host.name}: caffe_cuda_arch must list compute capabilities like '86'")
+    for key in ("caffe_cpu_only", "caffe_cudnn"):
+        if d[key] not in (None, True, False):
+            raise DeployError(f"{host.name}: {key} must be true, false or null")
+    return d
+
+
+def _paths(d: dict[str, Any]) -> tuple[str, str, str]:
+    src = d["caffe_src_dir"].rstrip("/")
+    return src, f"{src}-build", f"{src}-stage"
+
+
+def _resolve(d: dict[str, Any]) -> tuple[lib.Settings, str, dict[str, Any], dict[str, Any]]:
+    """Read the build inputs now; return settings, Makefile.config, key parts, inputs."""
+    _, build_dir, stage = _paths(d)
+    inputs = host.get_fact(
+        CaffeBuildInputs,
+        python=d["caffe_python"],
+        cxx=d["caffe_cxx"] or "g++",
+        cuda_dir=d["caffe_cuda_dir"] or lib.DEFAULT_CUDA_DIR,
+        cudnn_dir=d["caffe_cudnn_dir"],
+    )
+    try:
+        settings = lib.resolve(d, dict(inputs), build_dir, stage)
+    except ValueError as e:
+        raise DeployError(f"{host.name}: {e}") from None
+    config = lib.render_makefile_config(settings)
+    py = inputs.get("python") or {}
+    parts = {
+        "repo": d["caffe_repo"],
+        "commit": d["caffe_ref"],
+        "patches": lib.patch_set_hash(),
+        "makefile_config": lib.build_key({"text": config}),
+        "compiler": f"{settings.cxx} {inputs.get('cxx_version')}",
+        "cuda": None if settings.cpu_only else inputs.get("nvcc"),
+        "cudnn": inputs.get("cudnn") if settings.cudnn else None,
+        "boost": inputs.get("boost"),
+        "python": py.get("version"),
+        "numpy": py.get("numpy"),
+        "os": inputs.get("os"),
+        "prefix": d["caffe_prefix"],
+        "run_tests": d["caffe_run_tests"],
+    }
+    return settings, config, parts, dict(inputs)
+
+
+def _recorded_key() -> str | None:
+    lines = host.get_fact(FileContents, path=KEY_FILE)
+    if not lines:
+        return None
+    try:
+        return json.loads("\n".join(lines)).get("key")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
+@operation()
+def build(settings_data: dict[str, Any]):
+    """
+    Fetch, patch, configure, build and install Caffe when its build key changed.
+
+    The build key (commit, patch set, Makefile.config, compiler, CUDA/cuDNN, Boost, Python,
+    NumPy, OS) is compared with the one recorded by ``record_build_key``; the same key is a
+    no-op. Otherwise the recorded key is removed first (so an interrupted build is never
+    "done"), the tree is checked out clean, patched, configured and built from scratch.
+
+    + settings_data: the checked ``caffe_*`` host data
+
+    **Example:**
+
+    .. code:: python
+
+        build(settings_data={k: host.data.get(k) for k in DEFAULTS})
+    """
+    d = settings_data
+    settings, config, parts, _ = _resolve(d)
+    key = lib.build_key(parts)
+    if _recorded_key() == key:
+        host.noop(f"Caffe build key {key[:12]} is recorded; nothing to build")
+        return
+    src, build_dir, stage = _paths(d)
+    prefix = d["caffe_prefix"].rstrip("/")
+    yield StringCommand("rm", "-f", QuoteString(KEY_FILE))
+    yield StringCommand(
+        "sh",
+        "-c",
+        QuoteString(_CHECKOUT),
+        "checkout",
+        QuoteString(d["caffe_repo"]),
+        QuoteString(d["caffe_ref"]),
+        QuoteString(src),
+    )
+    yield StringCommand("mkdir", "-p", QuoteString(PATCH_REMOTE_DIR))
+    remote_patches = []
+    for patch in lib.patch_files():
+        remote = f"{PATCH_REMOTE_DIR}/{patch.name}"
+        remote_patches.append(remote)
+        yield from files.put._inner(src=str(patch), dest=remote, mode="644")
+    yield StringCommand(
+        "sh",
+        "-c",
+        QuoteString(_APPLY_PATCHES),
+        "apply-patches",
+        QuoteString(src),
+        *[QuoteString(p) for p in remote_patches],
+    )
+    yield from files.put._inner(src=io.StringIO(config), dest=f"{src}/Makefile.config", mode="644")
+    yield StringCommand("rm", "-rf", QuoteString(build_dir), QuoteString(stage))
+    if settings.cudnn and d["caffe_cudnn_dir"]:
+        yield StringCommand(
+            "sh",
+            "-c",
+            QuoteString(_CUDNN_LINK),
+            "cudnn-link",
+            QuoteString(d["caffe_cudnn_dir"]),
+            QuoteString(lib.links_dir(build_dir)),
+        )
+    make = ["sh", "-c", QuoteString(_MAKE), "make", QuoteString(src), QuoteString(LOG_FILE)]
+    jobs = str(d["caffe_jobs"])
+    yield StringCommand(*make, jobs, "all", "pycaffe")
+    if d["caffe_run_tests"]:
+        yield StringCommand(*make, jobs, "test")
+        yield StringCommand(*make, "1", "runtest")
+    yield StringCommand(*make, jobs, "distribute")
+    yield StringCommand(
+        "sh",
+        "-c",
+        QuoteString(_INSTALL_PREFIX),
+        "install-prefix",
+        QuoteString(stage),
+        QuoteString(prefix),
+    )
+
+
+@operation()
+def python_path(settings_data: dict[str, Any]):
+    """
+    Make ``import caffe`` work in ``caffe_python`` with a ``.pth`` file in its site-packages.
+
+    + settings_data: the checked ``caffe_*`` host data
+
+    **Example:**
+
+    .. code:: python
+
+        python_path(settings_data={k: host.data.get(k) for k in DEFAULTS})
+    """
+    _, _, _, inputs = _resolve(settings_data)
+    py = inputs.get("python") or {}
+    purelib = py.get("purelib")
+    if not purelib:
+        host.noop(f"{settings_data['caffe_python']} not found yet (dry run)")
+        return
+    line = f"{settings_data['caffe_prefix'].rstrip('/')}/python\n"
+    yield from files.directory._inner(path=purelib, present=True)
+    yield from files.put._inner(src=io.StringIO(line), dest=f"{purelib}/{PTH_NAME}", mode="644")
+
+
+@operation()
+def record_build_key(settings_data: dict[str, Any]):
+    """
+    Record the Caffe build key: the very last step, after build, ldconfig and ``.pth``.
+
+    + settings_data: the checked ``caffe_*`` host data
+
+    **Example:**
+
+    .. code:: python
+
+        record_build_key(settings_data={k: host.data.get(k) for k in DEFAULTS})
+    """
+    _, _, parts, _ = _resolve(settings_data)
+    record = lib.key_record(parts)
+    if _recorded_key() == lib.build_key(parts):
+        host.noop("Caffe build key already recorded")
+        return
+    yield StringCommand("mkdir", "-p", QuoteString(STATE_DIR))
+    yield from files.put._inner(src=io.StringIO(record), dest=KEY_FILE, mode="644")
+
+
+@deploy("Build Caffe-SSD from source", data_defaults=DEFAULTS)
+def caffe() -> None:
+    """
+    Build Caffe-SSD from source (patched for today's toolchains) with pycaffe for Python 3.
+
+    Data keys (see README): ``caffe_repo``, ``caffe_ref``, ``caffe_src_dir``,
+    ``caffe_prefix``, ``caffe_cpu_only``, ``caffe_cuda_dir``, ``caffe_cuda_arch``,
+    ``caffe_cudnn``, ``caffe_cudnn_dir``, ``caffe_blas``, ``caffe_cxx``, ``caffe_python``,
+    ``caffe_jobs``, ``caffe_run_tests``. Steps: apt build dependencies; build (only when the
+    build key changed; log in ``/var/log/dlrig/caffe-build.log``); ``<prefix>/lib`` registered
+    with ldconfig; a ``.pth`` file for ``caffe_python``; the build key recorded last.
+
+    **Example:**
+
+    .. code:: python
+
+        from deploys.caffe import caffe
+
+        caffe()
+    """
+    data.check_host_data(host, DEFAULTS)
+    d = lib.from_plan(_check_data(), plan_for(host))
+    system_python = d["caffe_python"] in ("python3", "/usr/bin/python3")
+    apt.packages(
+        name="Install Caffe build dependencies",
+        packages=lib.apt_packages(d["caffe_blas"], d["caffe_cxx"], system_python),
+        no_recommends=True,
+        update=True,
+        cache_time=24 * 3600,
+    )
+    build(name="Build and install Caffe (when the build key changed)", settings_data=d)
+    wanted = {"lib": [os.path.join(d["caffe_prefix"], "lib")]}
+    if d["caffe_cudnn_dir"] and d["caffe_cpu_only"] is not True:
+        wanted["cudnn"] = [os.path.join(d["caffe_cudnn_dir"], "lib")]
+    ldconfig.register(owner="caffe", wanted=wanted)
+    python_path(name="Make caffe importable (.pth)", settings_data=d)
+    record_build_key(name="Record the Caffe build key", settings_data=d)
