@@ -9,7 +9,7 @@ from pyinfra import host
 from pyinfra.api import DeployError
 from pyinfra.api.operation import OperationMeta
 
-from deploys.lib import data
+from deploys.lib import run_report
 
 PREFIX = "profile_"
 
@@ -100,7 +100,7 @@ def run(profile: str) -> None:
     Components not in this checkout yet are skipped with a note; the speed check reruns when a
     build or the pip stack changed something in this run.
     """
-    data.check(host.data.dict(), data.known_keys())
+    run_report.install()
     present = available()
     after: list[OperationMeta] = []
     for name in components(

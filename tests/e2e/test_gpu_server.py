@@ -29,6 +29,8 @@ def test_gpu_server_cpu_profile_converges_and_speed_checks(stack_root, converge,
     assert "Configure APT sources | Enable deb-src in /etc/apt/sources.list" in names
     assert "Speed check | Run the speed check (stack changed)" in names
     assert "Speed check on @chroot/" in first.output and ": OK (GPU: none)" in first.output
+    assert "--> dlrig run report: @chroot/" in first.output
+    assert "mode: CPU_ONLY" in first.output
     (fetched,) = results.glob("*/verdict.json")
     verdict = json.loads(fetched.read_text())
     assert verdict["ok"] is True and verdict["gpu_expected"] is False
