@@ -137,4 +137,6 @@ def build_signed_repo(
         str(dist / "Release"),
         env=env,
     )
+    # gpg started an agent for this home: stop it, or it outlives the test.
+    sh(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
     return SignedRepo(root=root, key=key, fingerprint=fingerprint)
