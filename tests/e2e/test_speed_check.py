@@ -12,7 +12,8 @@ DEPLOY = "deploys.speed_check.speed_check"
 
 
 def test_no_framework_fails_the_host_with_the_reason(debian_root, run_pyinfra, tmp_path):
-    run = run_pyinfra(debian_root, DEPLOY, {"speed_check_results_dir": str(tmp_path / "r")})
+    data = {"speed_check_python": "python3", "speed_check_results_dir": str(tmp_path / "r")}
+    run = run_pyinfra(debian_root, DEPLOY, data)
     assert run.returncode != 0
     assert "no framework to measure" in run.output
     verdict = json.loads(
