@@ -10,7 +10,7 @@ if [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
     debootstrap openssh-client gpg gpg-agent apt-utils dpkg-dev gcc libc6-dev curl ca-certificates openssl \
-    python3-venv bison >/dev/null
+    python3-venv bison git xz-utils bzip2 gpgconf procps >/dev/null
 fi
 
 python3 -m venv .venv

@@ -59,20 +59,6 @@ PROFILES: dict[str, tuple[str, ...]] = {
 _STACK_CHANGERS = ("boost", "caffe", "pip_stack")
 
 
-def available() -> set[str]:
-    """Components whose module exists in this checkout."""
-    names = set()
-    for name in ORDER:
-        try:
-            importlib.import_module(f"deploys.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"deploys.{name}":
-                raise
-            continue
-        names.add(name)
-    return names
-
-
 def components(profile: str, skip: list[str], add: list[str]) -> list[str]:
     """The components a profile runs, in order.
 
@@ -97,18 +83,13 @@ def run(profile: str) -> None:
 
     + profile: ``colab`` (hosted Colab / Colab-like VM) or ``server`` (SSH GPU servers)
 
-    Components not in this checkout yet are skipped with a note; the speed check reruns when a
-    build or the pip stack changed something in this run.
+    The speed check reruns when a build or the pip stack changed something in this run.
     """
     run_report.install()
-    present = available()
     after: list[OperationMeta] = []
     for name in components(
         profile, host.data.get("profile_skip") or [], host.data.get("profile_add") or []
     ):
-        if name not in present:
-            host.noop(f"component {name} is not part of this dlrig checkout")
-            continue
         function = getattr(importlib.import_module(f"deploys.{name}"), name)
         if name == "speed_check":
             function(after=after)

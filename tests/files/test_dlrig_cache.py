@@ -32,6 +32,10 @@ def _prefix(root: Path) -> Path:
     return prefix
 
 
+def _restore(target: Path, *source: str) -> int:
+    return dc.main(["restore", *source, "--name", "boost", "--key", KEY, "--prefix", str(target)])
+
+
 def _tree(prefix: Path) -> dict:
     return {e["path"]: e for e in dc.file_list(prefix)}
 
@@ -45,22 +49,7 @@ def test_publish_then_restore_into_a_fresh_prefix(tmp_path):
     assert (manifest_path.parent / manifest["tarball"]).stat().st_size == manifest["tarball_size"]
 
     target = tmp_path / "b" / "opt" / "boost"
-    assert (
-        dc.main(
-            [
-                "restore",
-                "--cache",
-                str(cache),
-                "--name",
-                "boost",
-                "--key",
-                KEY,
-                "--prefix",
-                str(target),
-            ]
-        )
-        == 0
-    )
+    assert _restore(target, "--cache", str(cache)) == 0
     assert _tree(target) == _tree(built)
     assert os.readlink(target / "lib/libboost_system.so") == "libboost_system.so.1.88.0"
 
@@ -71,12 +60,7 @@ def test_restore_over_http(tmp_path):
     dc.publish(cache, "boost", KEY, built, {})
     target = tmp_path / "b" / "boost"
     with serve_directory(cache) as url:
-        assert (
-            dc.main(
-                ["restore", "--url", url, "--name", "boost", "--key", KEY, "--prefix", str(target)]
-            )
-            == 0
-        )
+        assert _restore(target, "--url", url) == 0
     assert _tree(target) == _tree(built)
 
 
@@ -95,9 +79,7 @@ def test_damaged_artifact_is_a_miss_and_leaves_the_prefix_alone(tmp_path, damage
     target.mkdir(parents=True)
     (target / "old").write_text("previous install")
 
-    code = dc.main(
-        ["restore", "--cache", str(cache), "--name", "boost", "--key", KEY, "--prefix", str(target)]
-    )
+    code = _restore(target, "--cache", str(cache))
 
     assert code == dc.MISS
     assert (target / "old").read_text() == "previous install"
@@ -131,22 +113,7 @@ def test_concurrent_publishers_leave_a_consistent_artifact(tmp_path):
     publishers = [subprocess.Popen(cmd, stderr=subprocess.DEVNULL) for _ in range(6)]
     assert [p.wait(timeout=120) for p in publishers] == [0] * 6
     target = tmp_path / "b" / "boost"
-    assert (
-        dc.main(
-            [
-                "restore",
-                "--cache",
-                str(cache),
-                "--name",
-                "boost",
-                "--key",
-                KEY,
-                "--prefix",
-                str(target),
-            ]
-        )
-        == 0
-    )
+    assert _restore(target, "--cache", str(cache)) == 0
     assert _tree(target) == _tree(built)
     assert not list((cache / "boost" / KEY).glob(".tmp-*"))
 
