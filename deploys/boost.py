@@ -290,15 +290,21 @@ def boost() -> None:
             no_recommends=True,
         )
     build_cache.install_tool()
-    build(
-        name=f"Build Boost {d.boost_version} ({', '.join(libraries)})",
-        version=d.boost_version,
-        url=url,
-        sha256=sha256,
-        libraries=libraries,
-        prefix=prefix,
-        cxx=d.boost_cxx,
-        python=d.boost_python,
-        jobs=d.boost_jobs,
-    )
+    name = f"Build Boost {d.boost_version} ({', '.join(libraries)})"
+    inputs = {
+        "version": d.boost_version,
+        "url": url,
+        "sha256": sha256,
+        "libraries": libraries,
+        "prefix": prefix,
+        "cxx": d.boost_cxx,
+        "python": d.boost_python,
+        "jobs": d.boost_jobs,
+    }
+    # With a shared cache one host builds first (an earlier operation: pyinfra runs it before
+    # the next one starts anywhere); the others' build then restores what it published.
+    if build_cache.builds_first():
+        build(name=f"{name} first, for the shared build cache", **inputs)
+    else:
+        build(name=name, **inputs)
     ldconfig.register(owner="boost", wanted={"lib": [f"{prefix}/lib"]})

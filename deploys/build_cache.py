@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pyinfra import host, logger
+from pyinfra import host, logger, state
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
+from pyinfra.api.host import Host
 from pyinfra.operations import files
 
 from deploys.lib import data
@@ -26,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "build_cache_dir": "auto",
     "build_cache_url": "",
     "build_cache_publish": True,
+    "build_cache_shared": False,
     "build_cache_max_age_days": 0,
     "build_cache_max_size_mb": 0,
 }
@@ -40,6 +42,11 @@ DOCS: dict[str, str] = {
         "sharing one published cache."
     ),
     "build_cache_publish": "Publish each successful build into build_cache_dir.",
+    "build_cache_shared": (
+        "The cache is one store for every host of the run (a shared mount at build_cache_dir, "
+        "or build_cache_url serving it): the first such host builds alone, then the others "
+        "restore its artifact instead of compiling in parallel."
+    ),
     "build_cache_max_age_days": "prune_cache removes artifacts older than this; 0 keeps all.",
     "build_cache_max_size_mb": (
         "prune_cache removes the oldest artifacts until the cache is under this size; 0: no cap."
@@ -68,6 +75,40 @@ def tool_args() -> list[str | QuoteString]:
     return [QuoteString(cache), QuoteString(url), QuoteString("1" if publish else "0")]
 
 
+def _publishes(h: Host) -> bool:
+    cache = h.data.get("build_cache_dir", DEFAULTS["build_cache_dir"])
+    return bool(
+        h.data.get("build_cache_shared", DEFAULTS["build_cache_shared"])
+        and h.data.get("build_cache_publish", DEFAULTS["build_cache_publish"])
+        and cache not in ("", "auto")
+    )
+
+
+def first_builder() -> Host | None:
+    """The host that builds first for a shared cache: the run's first host that publishes.
+
+    ``None`` when this host does not share its cache (``build_cache_shared`` off). The others
+    sharing it plan their build after that host's, so they restore what it published. A host
+    whose build key differs (another OS, compiler, CUDA) simply misses and builds itself.
+    """
+    if not host.data.get("build_cache_shared", DEFAULTS["build_cache_shared"]):
+        return None
+    for candidate in state.inventory:
+        if (
+            candidate in state.active_hosts
+            and state.is_host_in_limit(candidate)
+            and _publishes(candidate)
+        ):
+            return candidate
+    return None
+
+
+def builds_first() -> bool:
+    """Whether this host builds before the others that share its cache (see first_builder)."""
+    builder = first_builder()
+    return builder is not None and builder.name == host.name
+
+
 def install_tool() -> None:
     """Upload the cache tool to the host (``/opt/dlrig/bin/dlrig_cache.py``); idempotent."""
     files.directory(name="Create dlrig's bin directory", path="/opt/dlrig/bin", mode="755")
@@ -79,7 +120,8 @@ def build_cache() -> None:
     """
     Check the cache settings and put the cache tool on the host (the builds use it).
 
-    Data keys (see README): ``build_cache_dir``, ``build_cache_url``, ``build_cache_publish``.
+    Data keys (see README): ``build_cache_dir``, ``build_cache_url``, ``build_cache_publish``,
+    ``build_cache_shared``.
 
     **Example:**
 

@@ -17,7 +17,7 @@ from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operati
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
 
-from deploys import ldconfig
+from deploys import build_cache, ldconfig
 from deploys.lib import caffe as lib
 from deploys.lib import data
 from deploys.preflight import plan_for
@@ -74,6 +74,43 @@ KEY_FILE = f"{STATE_DIR}/build-key.json"
 PATCH_REMOTE_DIR = f"{STATE_DIR}/patches"
 LOG_FILE = "/var/log/dlrig/caffe-build.log"
 PTH_NAME = "dlrig-caffe.pth"
+RESTORED_FILE = f"{STATE_DIR}/restored-from-cache"
+CONFIG_REMOTE = f"{STATE_DIR}/Makefile.config"
+
+# Tries the build cache for this build key. Arguments: python, cache tool, cache dir, cache
+# URL, key, prefix, marker, log. A hit swaps the prefix in and writes the marker, which makes every
+# later step of this build a no-op (_UNLESS_RESTORED); a miss (or no cache) leaves no marker.
+_RESTORE = r"""
+set -u
+py=$1 tool=$2 cache=$3 url=$4 key=$5 prefix=$6 marker=$7 log=$8
+rm -f "$marker"
+[ -n "$cache$url" ] && [ -f "$tool" ] || exit 0
+mkdir -p "$(dirname "$log")" "$(dirname "$marker")"
+short=$(printf %.12s "$key")
+if "$py" "$tool" restore --cache "$cache" --url "$url" --name caffe --key "$key" \
+    --prefix "$prefix" 2>> "$log"; then
+  echo "$key" > "$marker"
+  echo "== $(date -u +%FT%TZ) Caffe restored from the build cache (key $short), nothing compiled" \
+    | tee -a "$log"
+else
+  echo "== $(date -u +%FT%TZ) no build cache artifact for Caffe key $short: building" \
+    | tee -a "$log"
+fi
+"""
+
+# Runs the rest of its arguments unless the marker (first argument) exists.
+_UNLESS_RESTORED = '[ -e "$0" ] || exec "$@"'
+
+# Publishes the installed prefix (a failed publish never fails the build). Arguments: python,
+# cache tool, cache dir, publish (1/0), key, prefix, inputs JSON.
+_PUBLISH = r"""
+set -u
+py=$1 tool=$2 cache=$3 publish=$4 key=$5 prefix=$6 inputs=$7
+[ "$publish" = 1 ] && [ -n "$cache" ] && [ -f "$tool" ] || exit 0
+echo "publishing Caffe to the build cache"
+"$py" "$tool" publish --cache "$cache" --name caffe --key "$key" --prefix "$prefix" \
+  --inputs "$inputs" || true
+"""
 
 # Applies the patch set idempotently. Arguments: source dir, patch files in order.
 _APPLY_PATCHES = r"""
@@ -247,12 +284,15 @@ def _recorded_key() -> str | None:
 @operation()
 def build(settings_data: dict[str, Any]):
     """
-    Fetch, patch, configure, build and install Caffe when its build key changed.
+    Restore Caffe from the build cache, or fetch, patch, configure, build and install it.
 
     The build key (commit, patch set, Makefile.config, compiler, CUDA/cuDNN, Boost, Python,
     NumPy, OS) is compared with the one recorded by ``record_build_key``; the same key is a
     no-op. Otherwise the recorded key is removed first (so an interrupted build is never
-    "done"), the tree is checked out clean, patched, configured and built from scratch.
+    "done"); then the build cache (``build_cache_*`` data) is asked for this key's artifact: a
+    hit is swapped into the prefix and nothing is compiled. On a miss the tree is checked out
+    clean, patched, configured and built from scratch, and the installed prefix is published
+    to the cache.
 
     + settings_data: the checked ``caffe_*`` host data
 
@@ -270,8 +310,31 @@ def build(settings_data: dict[str, Any]):
         return
     src, build_dir, stage = _paths(d)
     prefix = d["caffe_prefix"].rstrip("/")
+    cache_dir, cache_url, publish = build_cache.tool_args()
+    python = QuoteString(d["caffe_python"])
+    tool = QuoteString(build_cache.TOOL)
+    marker = QuoteString(RESTORED_FILE)
+
+    def unless_restored(*args: Any) -> StringCommand:
+        return StringCommand("sh", "-c", QuoteString(_UNLESS_RESTORED), marker, *args)
+
     yield StringCommand("rm", "-f", QuoteString(KEY_FILE))
+    yield StringCommand("mkdir", "-p", QuoteString(PATCH_REMOTE_DIR))
     yield StringCommand(
+        "sh",
+        "-c",
+        QuoteString(_RESTORE),
+        "restore",
+        python,
+        tool,
+        cache_dir,
+        cache_url,
+        QuoteString(key),
+        QuoteString(prefix),
+        marker,
+        QuoteString(LOG_FILE),
+    )
+    yield unless_restored(
         "sh",
         "-c",
         QuoteString(_CHECKOUT),
@@ -280,13 +343,12 @@ def build(settings_data: dict[str, Any]):
         QuoteString(d["caffe_ref"]),
         QuoteString(src),
     )
-    yield StringCommand("mkdir", "-p", QuoteString(PATCH_REMOTE_DIR))
     remote_patches = []
     for patch in lib.patch_files():
         remote = f"{PATCH_REMOTE_DIR}/{patch.name}"
         remote_patches.append(remote)
         yield from files.put._inner(src=str(patch), dest=remote, mode="644")
-    yield StringCommand(
+    yield unless_restored(
         "sh",
         "-c",
         QuoteString(_APPLY_PATCHES),
@@ -294,10 +356,11 @@ def build(settings_data: dict[str, Any]):
         QuoteString(src),
         *[QuoteString(p) for p in remote_patches],
     )
-    yield from files.put._inner(src=io.StringIO(config), dest=f"{src}/Makefile.config", mode="644")
-    yield StringCommand("rm", "-rf", QuoteString(build_dir), QuoteString(stage))
+    yield from files.put._inner(src=io.StringIO(config), dest=CONFIG_REMOTE, mode="644")
+    yield unless_restored("cp", QuoteString(CONFIG_REMOTE), QuoteString(f"{src}/Makefile.config"))
+    yield unless_restored("rm", "-rf", QuoteString(build_dir), QuoteString(stage))
     if settings.cudnn and d["caffe_cudnn_dir"]:
-        yield StringCommand(
+        yield unless_restored(
             "sh",
             "-c",
             QuoteString(_CUDNN_LINK),
@@ -307,18 +370,31 @@ def build(settings_data: dict[str, Any]):
         )
     make = ["sh", "-c", QuoteString(_MAKE), "make", QuoteString(src), QuoteString(LOG_FILE)]
     jobs = str(d["caffe_jobs"])
-    yield StringCommand(*make, jobs, "all", "pycaffe")
+    yield unless_restored(*make, jobs, "all", "pycaffe")
     if d["caffe_run_tests"]:
-        yield StringCommand(*make, jobs, "test")
-        yield StringCommand(*make, "1", "runtest")
-    yield StringCommand(*make, jobs, "distribute")
-    yield StringCommand(
+        yield unless_restored(*make, jobs, "test")
+        yield unless_restored(*make, "1", "runtest")
+    yield unless_restored(*make, jobs, "distribute")
+    yield unless_restored(
         "sh",
         "-c",
         QuoteString(_INSTALL_PREFIX),
         "install-prefix",
         QuoteString(stage),
         QuoteString(prefix),
+    )
+    yield unless_restored(
+        "sh",
+        "-c",
+        QuoteString(_PUBLISH),
+        "publish",
+        python,
+        tool,
+        cache_dir,
+        publish,
+        QuoteString(key),
+        QuoteString(prefix),
+        QuoteString(json.dumps(parts, sort_keys=True)),
     )
 
 
@@ -376,8 +452,9 @@ def caffe() -> None:
     Data keys (see README): ``caffe_repo``, ``caffe_ref``, ``caffe_src_dir``,
     ``caffe_prefix``, ``caffe_cpu_only``, ``caffe_cuda_dir``, ``caffe_cuda_arch``,
     ``caffe_cudnn``, ``caffe_cudnn_dir``, ``caffe_blas``, ``caffe_cxx``, ``caffe_python``,
-    ``caffe_jobs``, ``caffe_run_tests``. Steps: apt build dependencies; build (only when the
-    build key changed; log in ``/var/log/dlrig/caffe-build.log``); ``<prefix>/lib`` registered
+    ``caffe_jobs``, ``caffe_run_tests`` (and ``build_cache_*``). Steps: apt build dependencies;
+    restore from the build cache or build (only when the build key changed; log in
+    ``/var/log/dlrig/caffe-build.log``); ``<prefix>/lib`` registered
     with ldconfig; a ``.pth`` file for ``caffe_python``; the build key recorded last.
 
     **Example:**
@@ -398,7 +475,16 @@ def caffe() -> None:
         update=True,
         cache_time=24 * 3600,
     )
-    build(name="Build and install Caffe (when the build key changed)", settings_data=d)
+    build_cache.install_tool()
+    # With a shared cache one host builds first (see deploys/boost.py).
+    if build_cache.builds_first():
+        build(
+            name="Build and install Caffe (when the build key changed) first, for the shared "
+            "build cache",
+            settings_data=d,
+        )
+    else:
+        build(name="Build and install Caffe (when the build key changed)", settings_data=d)
     wanted = {"lib": [os.path.join(d["caffe_prefix"], "lib")]}
     if d["caffe_cudnn_dir"] and d["caffe_cpu_only"] is not True:
         wanted["cudnn"] = [os.path.join(d["caffe_cudnn_dir"], "lib")]

@@ -1,12 +1,16 @@
-"""e2e: host A builds Boost and publishes it; fresh host B restores it without compiling.
+"""e2e: a fleet sharing one build cache builds Boost once; a corrupt artifact is rebuilt.
 
-Both roots share one cache directory on this machine, bind-mounted at the same path in each
-(a shared disk, or a Drive folder, stands in). Boost is built with one library to keep CI
-inside its budget; the artifact path is the same for any library set.
+Three SSH hosts (user ``dlrig`` + sudo, host keys checked) share one cache directory, bind-mounted
+at the same path in each root (a shared disk or NFS mount stands in), with
+``build_cache_shared``: in one pyinfra run the first host builds and publishes, the other two
+restore its artifact without compiling. Then the artifact is corrupted and a fresh host
+rebuilds, saying why. Boost is built with one library to keep CI inside its budget; the
+artifact path is the same for any library set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -18,13 +22,13 @@ from tests.e2e.test_boost import APT_ARCHIVES, DEPLOY, LOG, PREFIX, boost_archiv
 pytestmark = [pytest.mark.e2e, pytest.mark.build]
 
 CACHE_IN_ROOT = "/srv/dlrig-cache"
+SHARING_HOSTS = 3
 
 
-def _host(root: targets.Root, cache: Path) -> targets.Target:
+def _prepare(root: targets.Root, cache: Path) -> None:
     APT_ARCHIVES.mkdir(parents=True, exist_ok=True)
     root.bind(str(APT_ARCHIVES), "/var/cache/apt/archives", read_only=False)
     root.bind(str(cache), CACHE_IN_ROOT, read_only=False)
-    return targets.chroot_target(root)
 
 
 def _data(archive) -> dict:
@@ -34,6 +38,7 @@ def _data(archive) -> dict:
         "boost_sha256": digest,
         "boost_libraries": ["system"],
         "build_cache_dir": CACHE_IN_ROOT,
+        "build_cache_shared": True,
     }
 
 
@@ -46,50 +51,63 @@ def _tree(target: targets.Target) -> dict[str, int]:
     }
 
 
-def _compiled(target: targets.Target) -> bool:
+def _log(target: targets.Target) -> str:
     log = target.root.path / LOG.lstrip("/")
-    return log.exists() and "building with b2" in log.read_text()
+    return log.read_text() if log.exists() else ""
 
 
-def test_second_host_restores_instead_of_compiling(boost_archive, converge, tmp_path):  # noqa: F811
+def _compiled(target: targets.Target) -> bool:
+    return "building with b2" in _log(target)
+
+
+def _recorded_key(target: targets.Target) -> str:
+    path = target.root.path / PREFIX.lstrip("/") / ".dlrig-build-key.json"
+    return json.loads(path.read_text())["build_key"]
+
+
+def test_fleet_builds_once_and_restores_elsewhere(boost_archive, converge, tmp_path):  # noqa: F811
     cache = tmp_path / "cache"
     cache.mkdir()
     data = _data(boost_archive)
-    with targets.fresh_root() as root_a, targets.fresh_root() as root_b:
-        host_a, host_b = _host(root_a, cache), _host(root_b, cache)
+    with contextlib.ExitStack() as stack:
+        hosts = []
+        for i in range(SHARING_HOSTS):
+            root = stack.enter_context(targets.fresh_root())
+            _prepare(root, cache)
+            workdir = tmp_path / f"host{i}"
+            workdir.mkdir()
+            hosts.append(stack.enter_context(targets.ssh_target(root, workdir)))
 
-        converge(host_a, DEPLOY, data)
-        assert _compiled(host_a)
+        # One run: the inventory's first host builds first, the others restore its artifact.
+        first, _ = converge(hosts, DEPLOY, data)
+        builder, *others = hosts
+        assert _compiled(builder)
+        assert any(n.endswith("first, for the shared build cache") for n in first.changed)
         (manifest_path,) = cache.glob("boost/*/manifest.json")
         manifest = json.loads(manifest_path.read_text())
         assert manifest["inputs"]["libraries"] == ["system"]
-        recorded = json.loads(
-            (root_a.path / PREFIX.lstrip("/") / ".dlrig-build-key.json").read_text()
-        )
-        assert manifest["build_key"] == recorded["build_key"]
+        assert manifest["build_key"] == _recorded_key(builder)
+        tree = _tree(builder)
+        for other in others:
+            assert not _compiled(other), f"{other.name} compiled although the cache had it"
+            assert "restored from the build cache" in _log(other)
+            assert not (other.root.path / "var/tmp/dlrig-boost-build").exists()
+            assert _tree(other) == tree
+            assert _recorded_key(other) == manifest["build_key"]
+            assert "libboost_system.so" in other.root.run("/sbin/ldconfig -p").stdout
+            # The prefix is root's (written through sudo), not the login user's.
+            assert (other.root.path / PREFIX.lstrip("/") / "lib").stat().st_uid == 0
 
-        first_b, _ = converge(host_b, DEPLOY, data)
-        assert not _compiled(host_b), "host B compiled although the cache had its artifact"
-        assert "restored from the build cache" in (root_b.path / LOG.lstrip("/")).read_text()
-        assert not (root_b.path / "var/tmp/dlrig-boost-build").exists()
-        tree = _tree(host_a)
-        assert _tree(host_b) == tree
-        key_b = json.loads((root_b.path / PREFIX.lstrip("/") / ".dlrig-build-key.json").read_text())
-        assert key_b["build_key"] == recorded["build_key"]
-        assert "libboost_system.so" in root_b.run("/sbin/ldconfig -p").stdout
-        assert any(name.startswith("Install Boost | Build Boost") for name in first_b.changed)
-
-        # A corrupted artifact: a third fresh host rebuilds and says why.
+        # A corrupted artifact: a fresh host rebuilds and says why.
         tarball = manifest_path.parent / manifest["tarball"]
         blob = bytearray(tarball.read_bytes())
         blob[len(blob) // 2] ^= 0xFF
         tarball.write_bytes(bytes(blob))
+
     with targets.fresh_root() as root_c:
-        host_c = _host(root_c, cache)
+        _prepare(root_c, cache)
+        host_c = targets.chroot_target(root_c)
         run, _ = converge(host_c, DEPLOY, data)
         assert _compiled(host_c)
-        assert (
-            "checksum does not match the manifest (corrupt)"
-            in run.output + (root_c.path / LOG.lstrip("/")).read_text()
-        )
+        assert "checksum does not match the manifest (corrupt)" in run.output + _log(host_c)
         assert _tree(host_c) == tree

@@ -1,4 +1,5 @@
-"""e2e: Caffe built from source on a Debian 12 root, CPU_ONLY; pycaffe forward pass.
+"""e2e: Caffe built from source on a Debian 12 root, CPU_ONLY; pycaffe forward pass; a second
+fresh root restores the published build from the shared build cache instead of compiling.
 
 Source: BVLC Caffe 1.0 from Debian's bullseye source package (the SSD fork's upstream; it has
 no SSD layers, so the forward pass uses a small conv net), or the real weiliu89/caffe fork
@@ -51,18 +52,11 @@ def _forward(target, prototxt: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _converge_and_verify(target, converge, repo, commit, ssd: bool) -> None:
-    _with_apt_cache(target)
-    target.root.bind(str(repo), REMOTE_REPO)
-    data = {
-        "caffe_repo": f"file://{REMOTE_REPO}",
-        "caffe_ref": commit,
-        "caffe_prefix": PREFIX,
-    }
-    first, _ = converge(target, "deploys.caffe.caffe", data)
-    assert any(
-        n.endswith("| Build and install Caffe (when the build key changed)") for n in first.changed
-    )
+CACHE_IN_ROOT = "/srv/dlrig-cache"
+
+
+def _verify(target, ssd: bool) -> dict:
+    """The installed Caffe works; returns the recorded build key file."""
     host = target.testinfra()
 
     # The tools and the library: caffe.bin runs, libcaffe is found through ld.so.conf.d.
@@ -80,15 +74,6 @@ def _converge_and_verify(target, converge, repo, commit, ssd: bool) -> None:
     where = host.check_output("cd / && python3 -c 'import caffe; print(caffe.__file__)'")
     assert where == f"{PREFIX}/python/caffe/__init__.py"
 
-    # The build key is recorded, with its parts; the log is in /var/log/dlrig.
-    record = json.loads(host.file(KEY_FILE).content_string)
-    assert record["parts"]["commit"] == commit
-    assert record["parts"]["cuda"] is None
-    assert host.file(LOG_FILE).contains("make -j")
-    config = host.file("/opt/dlrig/src/caffe/Makefile.config").content_string
-    assert "CPU_ONLY := 1" in config
-    assert "boost_python3" in config
-
     if ssd:
         result = _forward(target, "tiny-ssd.prototxt")
         assert "DetectionOutput" in result["layers"]
@@ -99,11 +84,72 @@ def _converge_and_verify(target, converge, repo, commit, ssd: bool) -> None:
         assert "DetectionOutput" not in result["layers"]
         assert result["outputs"] == {"prob": [1, 5]}
     assert result["finite"]
+    return json.loads(host.file(KEY_FILE).content_string)
 
 
-def test_caffe_cpu_only_bvlc_standin(debian_root, converge):
+def _converge_and_verify(target, converge, repo, commit, ssd: bool, cache: Path | None = None):
+    _with_apt_cache(target)
+    target.root.bind(str(repo), REMOTE_REPO)
+    data = {
+        "caffe_repo": f"file://{REMOTE_REPO}",
+        "caffe_ref": commit,
+        "caffe_prefix": PREFIX,
+    }
+    if cache is not None:
+        target.root.bind(str(cache), CACHE_IN_ROOT, read_only=False)
+        data["build_cache_dir"] = CACHE_IN_ROOT
+    first, _ = converge(target, "deploys.caffe.caffe", data)
+    assert any(
+        n.endswith("| Build and install Caffe (when the build key changed)") for n in first.changed
+    )
+    record = _verify(target, ssd)
+    host = target.testinfra()
+
+    # The build key is recorded, with its parts; the log is in /var/log/dlrig.
+    assert record["parts"]["commit"] == commit
+    assert record["parts"]["cuda"] is None
+    assert host.file(LOG_FILE).contains("make -j")
+    config = host.file("/opt/dlrig/src/caffe/Makefile.config").content_string
+    assert "CPU_ONLY := 1" in config
+    assert "boost_python3" in config
+    return data, record
+
+
+def test_caffe_cpu_only_bvlc_standin_then_restored_from_cache(debian_root, converge, tmp_path):
+    """Host A builds Caffe and publishes it; fresh host B restores it: no source, no compiler."""
     repo, commit = caffe_source.standin_repo()
-    _converge_and_verify(debian_root, converge, repo, commit, ssd=False)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    data, record = _converge_and_verify(debian_root, converge, repo, commit, False, cache)
+    (manifest_path,) = cache.glob("caffe/*/manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["build_key"] == record["key"]
+    assert manifest["inputs"] == record["parts"]
+
+    with targets.fresh_root() as root_b:
+        # B has the cache but not the source repository: a clone or a build would fail.
+        host_b = targets.chroot_target(root_b)
+        _with_apt_cache(host_b)
+        root_b.bind(str(cache), CACHE_IN_ROOT, read_only=False)
+        first_b, _ = converge(host_b, "deploys.caffe.caffe", data)
+        assert any(
+            n.endswith("| Build and install Caffe (when the build key changed)")
+            for n in first_b.changed
+        )
+        log_b = (root_b.path / LOG_FILE.lstrip("/")).read_text()
+        assert f"Caffe restored from the build cache (key {record['key'][:12]})" in log_b
+        assert "make -j" not in log_b, "host B ran make"
+        assert not (root_b.path / "opt/dlrig/src/caffe").exists()
+        assert _verify(host_b, ssd=False)["key"] == record["key"]
+        files_a = sorted(
+            str(p.relative_to(debian_root.root.path / PREFIX.lstrip("/")))
+            for p in (debian_root.root.path / PREFIX.lstrip("/")).rglob("*")
+        )
+        files_b = sorted(
+            str(p.relative_to(root_b.path / PREFIX.lstrip("/")))
+            for p in (root_b.path / PREFIX.lstrip("/")).rglob("*")
+        )
+        assert files_b == files_a
 
 
 def test_caffe_cpu_only_ssd_fork(debian_root, converge):
