@@ -1,12 +1,15 @@
 """Benchmark: cold build vs warm restore from the build cache, side by side, in one run.
 
-For each component (Boost now; Caffe once its deploy takes the cache), on fresh Debian 12 roots:
-host A builds with ``build_cache_dir`` set (and publishes), fresh host B runs the same deploy and
-restores. Prerequisite packages come from a warm APT cache on both, so the table compares the
-build against the restore. Prints wall and CPU time (user + system of every waited-for process,
+For each component (Boost, then Caffe CPU_ONLY from the BVLC stand-in source), on fresh Debian 12
+roots: host A builds with ``build_cache_dir`` set (and publishes), fresh host B runs the same
+deploy and restores. Prerequisite packages are installed on both first (a run whose build fails
+right after them), so the table compares the build against the restore.
+Prints wall and CPU time (user + system of every waited-for process,
 ``getrusage(RUSAGE_CHILDREN)``) and the speedup. Target: warm ≥ 20x faster and ≤ 60 s.
 
-Usage: ``python3 bench/build_cache.py [--libraries system,filesystem,regex,thread,python]``
+Usage (root, like the e2e tier): ``python3 bench/build_cache.py [--components boost,caffe]
+[--libraries system,filesystem,regex,thread,python]``; prints one row per component and the
+whole stack.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e import boost_source, targets
+from tests.e2e import boost_source, caffe_source, targets
+from tests.e2e.test_caffe import REMOTE_REPO, _with_apt_cache
 
 CACHE_IN_ROOT = "/srv/dlrig-cache"
 
@@ -47,20 +51,13 @@ def _timed(target: targets.Target, deploy: str, data: dict, workdir: Path) -> tu
     return wall, cpu
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--libraries", default="system,filesystem,regex,thread,python")
-    args = parser.parse_args()
+def _boost(libraries: str, cache: Path, workdir: Path) -> tuple[tuple, tuple]:
     archive = boost_source.source_archive()
-    workdir = Path(tempfile.mkdtemp(prefix="dlrig-bench-"))
-    cache = workdir / "cache"
-    cache.mkdir()
-    rows = []
     with targets.serve_directory(archive.parent) as base:
         data = {
             "boost_url": f"{base}/{archive.name}",
             "boost_sha256": boost_source.sha256(archive),
-            "boost_libraries": args.libraries.split(","),
+            "boost_libraries": libraries.split(","),
             "build_cache_dir": CACHE_IN_ROOT,
         }
         with targets.fresh_root() as root_a, targets.fresh_root() as root_b:
@@ -70,9 +67,52 @@ def main() -> None:
                 targets.pyinfra(
                     host, "deploys.boost.boost", {**data, "boost_sha256": "0" * 64}, workdir=workdir
                 )
-            cold = _timed(host_a, "deploys.boost.boost", data, workdir)
-            warm = _timed(host_b, "deploys.boost.boost", data, workdir)
-            rows.append(("boost (" + args.libraries + ")", cold, warm))
+            return (
+                _timed(host_a, "deploys.boost.boost", data, workdir),
+                _timed(host_b, "deploys.boost.boost", data, workdir),
+            )
+
+
+def _caffe(cache: Path, workdir: Path) -> tuple[tuple, tuple]:
+    repo, commit = caffe_source.standin_repo()
+    data = {
+        "caffe_repo": f"file://{REMOTE_REPO}",
+        "caffe_ref": commit,
+        "build_cache_dir": CACHE_IN_ROOT,
+    }
+    with targets.fresh_root() as root_a, targets.fresh_root() as root_b:
+        hosts = []
+        for root in (root_a, root_b):
+            target = targets.chroot_target(root)
+            _with_apt_cache(target)
+            root.bind(str(repo), REMOTE_REPO)
+            root.bind(str(cache), CACHE_IN_ROOT, read_only=False)
+            # Build dependencies first: a commit that does not exist fails right after them.
+            targets.pyinfra(target, "deploys.caffe.caffe", {**data, "caffe_ref": "0" * 40})
+            hosts.append(target)
+        return (
+            _timed(hosts[0], "deploys.caffe.caffe", data, workdir),
+            _timed(hosts[1], "deploys.caffe.caffe", data, workdir),
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--components", default="boost,caffe")
+    parser.add_argument("--libraries", default="system,filesystem,regex,thread,python")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="dlrig-bench-"))
+    cache = workdir / "cache"
+    cache.mkdir()
+    rows = []
+    components = args.components.split(",")
+    if "boost" in components:
+        rows.append((f"boost ({args.libraries})", *_boost(args.libraries, cache, workdir)))
+    if "caffe" in components:
+        rows.append(("caffe (CPU_ONLY, BVLC 1.0 stand-in)", *_caffe(cache, workdir)))
+    if len(rows) > 1:
+        total = tuple(tuple(sum(row[i][j] for row in rows) for j in range(2)) for i in (1, 2))
+        rows.append(("whole stack", *total))
 
     print(
         f"{'component':<48} {'cold wall':>10} {'cold CPU':>9} {'warm wall':>10} "

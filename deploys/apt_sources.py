@@ -14,6 +14,7 @@ from pyinfra.operations.util import any_changed
 from deploys.lib import data
 from deploys.lib.apt_text import Repo, enable_deb_src, parse_repos
 from facts.apt import KeyringFingerprints
+from facts.batch import get_facts
 
 PREFIX = "apt_sources_"
 
@@ -67,30 +68,33 @@ install -D -m 0644 "$work/keyring.gpg" "$3"
 
 
 @operation()
-def deb_src(path: str):
+def deb_src(paths: list[str]):
     """
-    Enable deb-src entries in one APT sources file, in the file's own format.
+    Enable deb-src entries in APT sources files, each in its own format (one read for all).
 
-    + path: a one-line ``*.list`` file (``# deb-src`` lines uncommented, missing ``deb-src``
-      lines added after their ``deb`` line) or a deb822 ``*.sources`` file (``Types: deb`` →
-      ``Types: deb deb-src``); an absent file is left alone
+    + paths: one-line ``*.list`` files (``# deb-src`` lines uncommented, missing ``deb-src``
+      lines added after their ``deb`` line) and deb822 ``*.sources`` files (``Types: deb`` →
+      ``Types: deb deb-src``); absent files are left alone
 
     **Example:**
 
     .. code:: python
 
-        deb_src(path="/etc/apt/sources.list")
+        deb_src(paths=["/etc/apt/sources.list", "/etc/apt/sources.list.d/debian.sources"])
     """
-    lines = host.get_fact(FileContents, path=path)
-    if lines is None:
-        host.noop(f"{path} does not exist")
-        return
-    text = "".join(f"{line}\n" for line in lines)
-    new = enable_deb_src(path, text)
-    if new == text:
-        host.noop(f"deb-src already enabled in {path}")
-        return
-    yield from files.put._inner(src=io.StringIO(new), dest=path, mode="644")
+    contents = get_facts(host, [(FileContents, {"path": path}) for path in paths])
+    changed = []
+    for path, lines in zip(paths, contents, strict=True):
+        if lines is None:
+            continue
+        text = "".join(f"{line}\n" for line in lines)
+        new = enable_deb_src(path, text)
+        if new != text:
+            changed.append(path)
+            yield from files.put._inner(src=io.StringIO(new), dest=path, mode="644")
+    if not changed:
+        present = [path for path, lines in zip(paths, contents, strict=True) if lines is not None]
+        host.noop(f"deb-src already enabled in {', '.join(present) or 'no sources file (absent)'}")
 
 
 @operation()
@@ -165,9 +169,13 @@ def apt_sources() -> None:
     repos = _repos()
 
     changes = []
-    if host.data.apt_sources_deb_src:
-        for path in host.data.apt_sources_deb_src_files:
-            changes.append(deb_src(name=f"Enable deb-src in {path}", path=path))
+    if host.data.apt_sources_deb_src and host.data.apt_sources_deb_src_files:
+        changes.append(
+            deb_src(
+                name="Enable deb-src in the distribution's sources",
+                paths=list(host.data.apt_sources_deb_src_files),
+            )
+        )
 
     if repos:
         apt.packages(

@@ -45,9 +45,11 @@ class Facts(FactBase[list[Any]]):
     def command(self, facts: Sequence[tuple[type[FactBase], dict[str, Any]]]) -> str:
         # pyinfra calls command() then process() on the same instance: keep the facts.
         self._facts = list(facts)
+        # The same instances parse the output: some facts keep state from command() (e.g.
+        # FileContents' missing-file flag).
+        self._instances = [cls() for cls, _ in facts]
         parts = []
-        for i, (cls, kwargs) in enumerate(facts):
-            fact = cls()
+        for i, (fact, (_cls, kwargs)) in enumerate(zip(self._instances, facts, strict=True)):
             command = _command_of(fact, fact.command, kwargs)
             required = _command_of(fact, fact.requires_command, kwargs)
             run = f"( {command}\n); rc=$?; echo; echo '{_RC}' $rc"
@@ -71,7 +73,7 @@ class Facts(FactBase[list[Any]]):
                 current.append(line)
         values = []
         for i, (cls, _kwargs) in enumerate(facts):
-            fact = cls()
+            fact = self._instances[i]
             lines = sections.get(i)
             if lines is None:
                 raise FactProcessError(f"no output for fact {cls.__name__}")

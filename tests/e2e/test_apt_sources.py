@@ -26,7 +26,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 def test_deb_src_one_line_then_apt_get_source(request, converge, target_fixture):
     target = request.getfixturevalue(target_fixture)
     first, _ = converge(target, DEPLOY)
-    assert "Configure APT sources | Enable deb-src in /etc/apt/sources.list" in first.changed
+    assert "Configure APT sources | Enable deb-src in the distribution's sources" in first.changed
     assert "Configure APT sources | Update APT lists (sources changed)" in first.changed
 
     host = target.testinfra()

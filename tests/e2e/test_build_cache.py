@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,10 +28,29 @@ CACHE_IN_ROOT = "/srv/dlrig-cache"
 SHARING_HOSTS = 3
 
 
-def _prepare(root: targets.Root, cache: Path) -> None:
+def _link_debs(source: Path, dest: Path) -> None:
+    """Hard-link (else copy) the .deb files of ``source`` missing from ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for deb in source.glob("*.deb"):
+        if not (dest / deb.name).exists():
+            try:
+                os.link(deb, dest / deb.name)
+            except OSError:
+                shutil.copy2(deb, dest / deb.name)
+
+
+@contextlib.contextmanager
+def _prepared(root: targets.Root, cache: Path) -> Iterator[None]:
+    """The shared cache bind-mounted; the cached .debs in the root's own APT archive (hosts
+    installing at once would contend for one archive's lock), new ones kept afterwards."""
     APT_ARCHIVES.mkdir(parents=True, exist_ok=True)
-    root.bind(str(APT_ARCHIVES), "/var/cache/apt/archives", read_only=False)
+    archives = root.path / "var/cache/apt/archives"
+    _link_debs(APT_ARCHIVES, archives)
     root.bind(str(cache), CACHE_IN_ROOT, read_only=False)
+    try:
+        yield
+    finally:
+        _link_debs(archives, APT_ARCHIVES)
 
 
 def _data(archive) -> dict:
@@ -73,7 +95,7 @@ def test_fleet_builds_once_and_restores_elsewhere(boost_archive, converge, tmp_p
         hosts = []
         for i in range(SHARING_HOSTS):
             root = stack.enter_context(targets.fresh_root())
-            _prepare(root, cache)
+            stack.enter_context(_prepared(root, cache))
             workdir = tmp_path / f"host{i}"
             workdir.mkdir()
             hosts.append(stack.enter_context(targets.ssh_target(root, workdir)))
@@ -104,8 +126,7 @@ def test_fleet_builds_once_and_restores_elsewhere(boost_archive, converge, tmp_p
         blob[len(blob) // 2] ^= 0xFF
         tarball.write_bytes(bytes(blob))
 
-    with targets.fresh_root() as root_c:
-        _prepare(root_c, cache)
+    with targets.fresh_root() as root_c, _prepared(root_c, cache):
         host_c = targets.chroot_target(root_c)
         run, _ = converge(host_c, DEPLOY, data)
         assert _compiled(host_c)

@@ -35,7 +35,7 @@ PROFILE_DATA: dict = {
     "preflight_require_gpu": False,
 }
 # Step names as pyinfra reports them: "<deploy> | <operation>".
-DEB_SRC = "Configure APT sources | Enable deb-src in /etc/apt/sources.list"
+DEB_SRC = "Configure APT sources | Enable deb-src in the distribution's sources"
 REGISTER = "Register library directories | Register library directories of data"
 LDCONFIG = "Register library directories | Run ldconfig (entries of data changed)"
 

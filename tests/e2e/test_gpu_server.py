@@ -26,7 +26,7 @@ def test_gpu_server_cpu_profile_converges_and_speed_checks(stack_root, converge,
     first, _ = converge(stack_root, "deploys/gpu_server.py", data)
 
     names = first.changed
-    assert "Configure APT sources | Enable deb-src in /etc/apt/sources.list" in names
+    assert "Configure APT sources | Enable deb-src in the distribution's sources" in names
     assert "Speed check | Run the speed check (stack changed)" in names
     assert "Speed check on @chroot/" in first.output and ": OK (GPU: none)" in first.output
     assert "--> dlrig run report: @chroot/" in first.output
