@@ -11,10 +11,11 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
 from pyinfra.operations.util import any_changed
 
+from deploys import apt_packages
 from deploys.lib import data
 from deploys.lib.apt_text import Repo, enable_deb_src, parse_repos
 from facts.apt import KeyringFingerprints
-from facts.batch import get_facts
+from facts.batch import AS_LOGIN_USER, get_facts
 
 PREFIX = "apt_sources_"
 
@@ -82,7 +83,8 @@ def deb_src(paths: list[str]):
 
         deb_src(paths=["/etc/apt/sources.list", "/etc/apt/sources.list.d/debian.sources"])
     """
-    contents = get_facts(host, [(FileContents, {"path": path}) for path in paths])
+    # Sources files are world-readable: read as the login user (facts.batch.AS_LOGIN_USER).
+    contents = get_facts(host, [(FileContents, {"path": path}) for path in paths], **AS_LOGIN_USER)
     changed = []
     for path, lines in zip(paths, contents, strict=True):
         if lines is None:
@@ -178,10 +180,9 @@ def apt_sources() -> None:
         )
 
     if repos:
-        apt.packages(
+        apt_packages.present(
             name="Install the tools that fetch and check repository keys",
             packages=["gpg", "curl", "ca-certificates"],
-            update=True,
             cache_time=86400,
         )
     for repo in repos:

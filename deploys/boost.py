@@ -20,9 +20,8 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
-from pyinfra.operations import apt
 
-from deploys import build_cache, ldconfig
+from deploys import apt_packages, build_cache, ldconfig
 from deploys.lib import buildkey, data
 from facts.buildkey import BuildKeyState
 
@@ -267,10 +266,9 @@ def boost() -> None:
     d = host.data
     libraries = check_libraries(d.boost_libraries)
     if d.boost_source == "system":
-        apt.packages(
+        apt_packages.present(
             name="Install the distribution's Boost development packages",
             packages=system_packages(libraries),
-            update=True,
             cache_time=3600,
         )
         ldconfig.register(owner="boost", wanted={})
@@ -282,10 +280,9 @@ def boost() -> None:
     if d.boost_jobs < 0:
         raise DeployError(f"boost_jobs {d.boost_jobs!r} must be 0 (CPU count) or more")
     if d.boost_build_packages:
-        apt.packages(
+        apt_packages.present(
             name="Install Boost build prerequisites",
             packages=list(d.boost_build_packages),
-            update=True,
             cache_time=3600,
             no_recommends=True,
         )

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import DeployError, deploy
-from pyinfra.operations import apt, server
+from pyinfra.api import DeployError, deploy, operation
 
+from deploys import apt_packages
 from deploys.lib import data
 from deploys.managed import files_exactly
 
@@ -53,6 +53,28 @@ def load_certificates(paths: list[str]) -> dict[str, str]:
     return out
 
 
+@operation()
+def trusted(wanted: dict[str, str]):
+    """
+    Make dlrig's extra CA certificates exactly ``wanted``; rebuild the system bundle
+    (``update-ca-certificates --fresh``) when one was added, changed or removed.
+
+    + wanted: file name (``*.crt``) → PEM text, installed in ``CERT_DIR``
+
+    **Example:**
+
+    .. code:: python
+
+        trusted(wanted={"corp-proxy.crt": pem})
+    """
+    changed = False
+    for command in files_exactly._inner(directory=CERT_DIR, pattern="*.crt", wanted=wanted):
+        changed = True
+        yield command
+    if changed:
+        yield "update-ca-certificates --fresh"
+
+
 @deploy("Trust extra CA certificates", data_defaults=DEFAULTS)
 def ca_certificates() -> None:
     """
@@ -72,20 +94,9 @@ def ca_certificates() -> None:
     data.check_host_data(host, DEFAULTS)
     certificates = load_certificates(list(host.data.ca_certificates_files))
     if certificates:
-        apt.packages(
+        apt_packages.present(
             name="Install ca-certificates",
             packages=["ca-certificates"],
-            update=True,
             cache_time=86400,
         )
-    op = files_exactly(
-        name="Install extra CA certificates",
-        directory=CERT_DIR,
-        pattern="*.crt",
-        wanted=certificates,
-    )
-    server.shell(
-        name="Rebuild the system CA bundle (certificates changed)",
-        commands=["update-ca-certificates --fresh"],
-        _if=op.did_change,
-    )
+    trusted(name="Install extra CA certificates", wanted=certificates)

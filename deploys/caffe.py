@@ -15,9 +15,9 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import apt, files
+from pyinfra.operations import files
 
-from deploys import build_cache, ldconfig
+from deploys import apt_packages, build_cache, ldconfig
 from deploys.lib import caffe as lib
 from deploys.lib import data
 from deploys.preflight import plan_for
@@ -468,11 +468,10 @@ def caffe() -> None:
     data.check_host_data(host, DEFAULTS)
     d = lib.from_plan(_check_data(), plan_for(host))
     system_python = d["caffe_python"] in ("python3", "/usr/bin/python3")
-    apt.packages(
+    apt_packages.present(
         name="Install Caffe build dependencies",
         packages=lib.apt_packages(d["caffe_blas"], d["caffe_cxx"], system_python),
         no_recommends=True,
-        update=True,
         cache_time=24 * 3600,
     )
     build_cache.install_tool()

@@ -23,6 +23,7 @@ from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys import apt_packages
 from deploys.apt_sources import keyring
 from deploys.lib import data
 from deploys.lib.apt_text import parse_repo
@@ -309,10 +310,9 @@ def _install_ocamlfuse() -> list:
         repo = parse_repo(0, ppa_repo(ppa, suite))
     except ValueError as e:
         raise _fail(f"drive_ppa: {str(e).replace('apt_sources_repos[0] ', '')}") from None
-    apt.packages(
+    apt_packages.present(
         name="Install the tools that fetch and check repository keys",
         packages=["gpg", "curl", "ca-certificates"],
-        update=True,
         cache_time=86400,
     )
     key = keyring(
@@ -382,10 +382,9 @@ def drive() -> None:
             packages += _install_ocamlfuse()
         else:
             packages.append("rclone")
-    apt.packages(
+    apt_packages.present(
         name=f"Install {' and '.join(packages)}",
         packages=packages,
-        update=True,
         cache_time=86400,
     )
     if drive_.allow_other:

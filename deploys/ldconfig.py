@@ -8,11 +8,12 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import DeployError, deploy, operation
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import server
 
 from deploys.lib import data
 from deploys.managed import files_exactly
+from facts.batch import AS_LOGIN_USER, get_facts
 from facts.linker import LinkerCacheStale
+from facts.managed import OwnedFiles
 
 PREFIX = "ldconfig_"
 
@@ -57,11 +58,15 @@ def check_entries(owner: str, entries: dict[str, list[str]]) -> None:
 @operation()
 def entries(owner: str, wanted: dict[str, list[str]]):
     """
-    Make the owner's ``dlrig-<owner>-*.conf`` files exactly ``wanted``.
+    Make the owner's ``dlrig-<owner>-*.conf`` files exactly ``wanted``; run ``ldconfig`` when
+    one changed, or when the linker cache is older than its configuration.
 
     + owner: who owns the entries (``boost``, ``caffe``, ``data``, …); other owners' files and
       files dlrig did not write are never touched
     + wanted: entry name → library directories; an owner's file not named here is removed
+
+    The stale-cache check catches what a change alone cannot: an entry written by an earlier
+    run whose ``ldconfig`` failed or was interrupted. Both are read in one round trip.
 
     **Example:**
 
@@ -70,11 +75,25 @@ def entries(owner: str, wanted: dict[str, list[str]]):
         entries(owner="boost", wanted={"lib": ["/opt/dlrig/boost/lib"]})
     """
     check_entries(owner, wanted)
-    yield from files_exactly._inner(
-        directory=CONF_DIR,
-        pattern=f"dlrig-{owner}-*.conf",
-        wanted={conf_path(owner, n).rsplit("/", 1)[1]: render(list(d)) for n, d in wanted.items()},
+    pattern = f"dlrig-{owner}-*.conf"
+    owned, stale = get_facts(
+        host,
+        [(OwnedFiles, {"path": CONF_DIR, "fname": pattern}), (LinkerCacheStale, {})],
+        **AS_LOGIN_USER,
     )
+    changed = False
+    for command in files_exactly._inner(
+        directory=CONF_DIR,
+        pattern=pattern,
+        wanted={conf_path(owner, n).rsplit("/", 1)[1]: render(list(d)) for n, d in wanted.items()},
+        owned=owned,
+    ):
+        changed = True
+        yield command
+    if changed or stale:
+        yield "ldconfig"
+    else:
+        host.noop("the linker cache is newer than its configuration")
 
 
 def register(owner: str, wanted: dict[str, list[str]]) -> OperationMeta:
@@ -82,36 +101,12 @@ def register(owner: str, wanted: dict[str, list[str]]) -> OperationMeta:
     Register an owner's library directories and run ``ldconfig`` when they changed.
 
     Other deploys call this (the Boost deploy registers its ``lib`` dir, say). Returns the
-    entries operation, so callers can chain on its change.
+    operation, so callers can chain on its change.
 
     + owner: the calling deploy's name
     + wanted: entry name → library directories
     """
-    op = entries(name=f"Register library directories of {owner}", owner=owner, wanted=wanted)
-    server.shell(
-        name=f"Run ldconfig (entries of {owner} changed)",
-        commands=["ldconfig"],
-        _if=op.did_change,
-    )
-    refresh_stale_cache(
-        name="Run ldconfig (linker cache older than its configuration)",
-        _if=lambda: not op.did_change(),
-    )
-    return op
-
-
-@operation()
-def refresh_stale_cache():
-    """
-    Run ``ldconfig`` when the linker cache is older than its configuration.
-
-    Catches what chaining on change cannot: an entry written by an earlier run whose
-    ``ldconfig`` failed or was interrupted.
-    """
-    if not host.get_fact(LinkerCacheStale):
-        host.noop("the linker cache is newer than its configuration")
-        return
-    yield "ldconfig"
+    return entries(name=f"Register library directories of {owner}", owner=owner, wanted=wanted)
 
 
 @deploy("Register library directories", data_defaults=DEFAULTS)

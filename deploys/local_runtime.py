@@ -23,9 +23,10 @@ from pyinfra import host
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
 from pyinfra.facts.files import Directory, File, FileContents
 from pyinfra.facts.server import Users
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
+from deploys import apt_packages
 from deploys.lib import data
 from deploys.lib import local_runtime as lr
 from facts.local_runtime import RuntimeStatus
@@ -312,10 +313,9 @@ def local_runtime() -> None:
     notebook_dir = values["local_runtime_notebook_dir"] or home
 
     if values["local_runtime_apt_packages"]:
-        apt.packages(
+        apt_packages.present(
             name="Install venv support and the CA bundle",
             packages=values["local_runtime_apt_packages"],
-            update=True,
             cache_time=86400,
         )
     venv(

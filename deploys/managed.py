@@ -9,11 +9,18 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.operations import files
 
+from facts.batch import AS_LOGIN_USER
 from facts.managed import OwnedFiles
 
 
 @operation()
-def files_exactly(directory: str, pattern: str, wanted: dict[str, str], mode: str = "644"):
+def files_exactly(
+    directory: str,
+    pattern: str,
+    wanted: dict[str, str],
+    mode: str = "644",
+    owned: dict | None = None,
+):
     """
     Make the files in ``directory`` matching ``pattern`` exactly ``wanted``.
 
@@ -22,6 +29,8 @@ def files_exactly(directory: str, pattern: str, wanted: dict[str, str], mode: st
       files not matching it are never touched
     + wanted: file name (matching ``pattern``) → content; owned files not named here are removed
     + mode: mode of the written files
+    + owned: the ``OwnedFiles`` fact for ``directory``/``pattern`` when the caller read it
+      already (batched with its own facts); read here otherwise
 
     **Example:**
 
@@ -35,7 +44,9 @@ def files_exactly(directory: str, pattern: str, wanted: dict[str, str], mode: st
     """
     # One fact for the directory and every owned file (mode + sha1): on a fleet, each fact is
     # a round trip per host; files.put's own facts are only read for files that differ.
-    owned = host.get_fact(OwnedFiles, path=directory, fname=pattern)
+    if owned is None:
+        # dlrig's managed files are 0644 in world-readable directories: no sudo to read them.
+        owned = host.get_fact(OwnedFiles, path=directory, fname=pattern, **AS_LOGIN_USER)
     present = owned["files"]
     wanted_paths = {f"{directory}/{name}": content for name, content in wanted.items()}
     changed = False

@@ -10,8 +10,9 @@ from pyinfra.api import DeployError, OperationError, QuoteString, StringCommand,
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File, FindFiles
 from pyinfra.facts.server import Which
-from pyinfra.operations import apt, files, pip
+from pyinfra.operations import files, pip
 
+from deploys import apt_packages
 from deploys.lib import data
 from deploys.lib.pip_stack import (
     DEFAULT_TORCH_INDEX,
@@ -344,10 +345,9 @@ def pip_stack(plan: HostPlan | None = None) -> list[OperationMeta]:
 
     if stack.venv:
         if host.get_fact(Which, command="apt-get"):
-            apt.packages(
+            apt_packages.present(
                 name="Install python3-venv",
                 packages=["python3-venv"],
-                update=True,
                 cache_time=86400,
             )
         pip.venv(name=f"Create the venv {stack.venv}", path=stack.venv, python=python)

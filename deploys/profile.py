@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import DeployError
 from pyinfra.api.operation import OperationMeta
 
-from deploys.lib import run_report
+from deploys.lib import entry, run_report
 
 PREFIX = "profile_"
 
@@ -86,6 +86,7 @@ def run(profile: str) -> None:
     The speed check reruns when a build or the pip stack changed something in this run.
     """
     run_report.install()
+    entry.register_deploy_file(state.current_deploy_filename)
     after: list[OperationMeta] = []
     for name in components(
         profile, host.data.get("profile_skip") or [], host.data.get("profile_add") or []

@@ -12,11 +12,14 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, deploy, operation
+from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
+from deploys import apt_packages
 from deploys.lib import data
 from deploys.preflight import plan_for
 from facts.alternatives import Alternatives, GccMajor
+from facts.batch import AS_LOGIN_USER, get_facts
 
 PREFIX = "toolchain_"
 
@@ -77,14 +80,19 @@ def gcc_alternatives(major: int, make_default: bool = False):
 
         gcc_alternatives(major=11)
     """
-    group = host.get_fact(Alternatives, group=GROUP)
+    group = host.get_fact(Alternatives, group=GROUP, **AS_LOGIN_USER)
+    yield from _register(major, make_default, group)
+
+
+def _register(major: int, make_default: bool, group: dict | None):
+    """The commands that register gcc-``major`` given the ``gcc`` group's current state."""
     registered = (group or {}).get("alternatives", {})
     if make_default:
         selected = f"/usr/bin/gcc-{major}"
     elif group and group["value"]:
         selected = group["value"]
     else:
-        current = host.get_fact(GccMajor)
+        current = host.get_fact(GccMajor, **AS_LOGIN_USER)
         selected = f"/usr/bin/gcc-{current or major}"
     m = re.search(r"/gcc-(\d+)$", selected)
     wanted = {major, int(m.group(1))} if m else {major}
@@ -98,6 +106,37 @@ def gcc_alternatives(major: int, make_default: bool = False):
         yield StringCommand("update-alternatives --set", GROUP, QuoteString(selected))
         return
     host.noop(f"gcc-{major} is registered; gcc runs {selected}")
+
+
+@operation()
+def compiler(packages: list[str], major: int, make_default: bool = False, cache_time: int = 86400):
+    """
+    Install the compiler's packages (when missing) and register gcc-N with update-alternatives.
+
+    + packages: APT packages (gcc-N, g++-N, build tools); lists refreshed only when one is
+      missing (see ``deploys.apt_packages``)
+    + major: the GCC major to register (see ``gcc_alternatives``)
+    + make_default: select it as ``gcc``
+    + cache_time: APT lists younger than this are not refreshed (seconds)
+
+    What is installed and the ``gcc`` alternatives group are read in one round trip; the group
+    is read again after an install.
+
+    **Example:**
+
+    .. code:: python
+
+        compiler(packages=["gcc-11", "g++-11", "make"], major=11)
+    """
+    installed, group = get_facts(
+        host, [(DebPackages, {}), (Alternatives, {"group": GROUP})], **AS_LOGIN_USER
+    )
+    if apt_packages.missing(packages, installed or {}):
+        yield from apt.packages._inner(
+            packages=list(packages), update=True, cache_time=cache_time, no_recommends=True
+        )
+        group = host.get_fact(Alternatives, group=GROUP, **AS_LOGIN_USER)
+    yield from _register(major, make_default, group)
 
 
 @deploy("Install the host compiler", data_defaults=DEFAULTS)
@@ -121,16 +160,12 @@ def toolchain() -> None:
     """
     data.check_host_data(host, DEFAULTS)
     plan = plan_for(host)
-    compiler = plan.compiler
-    apt.packages(
-        name=f"Install gcc-{compiler.gcc_major}, g++-{compiler.gcc_major} and build tools",
-        packages=[*host.data.toolchain_packages, *compiler.packages],
-        update=True,
-        cache_time=24 * 3600,
-        no_recommends=True,
-    )
-    gcc_alternatives(
-        name=f"Register gcc-{compiler.gcc_major} with update-alternatives",
-        major=compiler.gcc_major,
+    major = plan.compiler.gcc_major
+    compiler(
+        name=f"Install gcc-{major}, g++-{major} and build tools; register gcc-{major} with "
+        "update-alternatives",
+        packages=[*host.data.toolchain_packages, *plan.compiler.packages],
+        major=major,
         make_default=host.data.toolchain_make_default,
+        cache_time=24 * 3600,
     )

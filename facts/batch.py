@@ -13,6 +13,12 @@ from typing import Any
 from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.exceptions import FactProcessError
 
+# Global arguments for reading world-readable state (APT sources, dpkg's database, the
+# alternatives, ld.so.conf.d, dlrig's 0644 files) as the login user: least privilege, and on
+# a fleet reached with ``_sudo`` each read saves a sudo (PAM session, pty) on every host. On
+# root logins (@local on Colab, @chroot) it changes nothing.
+AS_LOGIN_USER: dict[str, Any] = {"_sudo": False}
+
 _BEGIN = "@@dlrig-fact-begin"
 _RC = "@@dlrig-fact-rc"
 _NOCMD = "@@dlrig-fact-nocmd"
@@ -92,13 +98,16 @@ class Facts(FactBase[list[Any]]):
         return values
 
 
-def get_facts(target: Any, specs: Sequence[tuple[type[FactBase], dict[str, Any]]]) -> list[Any]:
+def get_facts(
+    target: Any, specs: Sequence[tuple[type[FactBase], dict[str, Any]]], **global_args: Any
+) -> list[Any]:
     """Read ``specs`` (``(FactClass, kwargs)`` pairs) from a host: one round trip where it runs a
     real shell; one ``get_fact`` each on pyinfra's ``@fake`` connector, whose canned responses
     are per fact command.
 
     + target: the pyinfra host
     + specs: the facts to read and their arguments
+    + global_args: pyinfra global arguments for the read, e.g. ``**AS_LOGIN_USER``
 
     **Example:**
 
@@ -109,5 +118,5 @@ def get_facts(target: Any, specs: Sequence[tuple[type[FactBase], dict[str, Any]]
     from pyinfra.connectors.fake import FakeConnector
 
     if isinstance(target.connector, FakeConnector):
-        return [target.get_fact(cls, **kwargs) for cls, kwargs in specs]
-    return target.get_fact(Facts, facts=list(specs)) or [None] * len(specs)
+        return [target.get_fact(cls, **kwargs, **global_args) for cls, kwargs in specs]
+    return target.get_fact(Facts, facts=list(specs), **global_args) or [None] * len(specs)

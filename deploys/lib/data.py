@@ -44,13 +44,17 @@ def deploy_modules() -> tuple[str, ...]:
     return tuple(names)
 
 
+@cache
+def _all_defaults() -> tuple[tuple[str, dict[str, Any]], ...]:
+    return tuple(
+        (module.PREFIX, module.DEFAULTS)
+        for module in (importlib.import_module(name) for name in deploy_modules())
+    )
+
+
 def all_defaults() -> dict[str, dict[str, Any]]:
-    """Map each packaged deploy's key prefix to its DEFAULTS."""
-    out: dict[str, dict[str, Any]] = {}
-    for name in deploy_modules():
-        module = importlib.import_module(name)
-        out[module.PREFIX] = module.DEFAULTS
-    return out
+    """Map each packaged deploy's key prefix to its DEFAULTS (modules imported once per run)."""
+    return dict(_all_defaults())
 
 
 def all_docs() -> dict[str, str]:
@@ -61,12 +65,17 @@ def all_docs() -> dict[str, str]:
     return docs
 
 
+@cache
+def _known_keys() -> tuple[tuple[str, Any], ...]:
+    keys: dict[str, Any] = {}
+    for _, defaults in _all_defaults():
+        keys.update(defaults)
+    return tuple(keys.items())
+
+
 def known_keys() -> dict[str, Any]:
     """Every data key dlrig knows, with its default."""
-    keys: dict[str, Any] = {}
-    for defaults in all_defaults().values():
-        keys.update(defaults)
-    return keys
+    return dict(_known_keys())
 
 
 def _closest(key: str, candidates: list[str]) -> str | None:
