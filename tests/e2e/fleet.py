@@ -37,6 +37,7 @@ from tests.e2e.targets import (
     serve_directory,
     sh,
     ssh_target,
+    write_etc_hosts,
 )
 
 T = TypeVar("T")
@@ -183,19 +184,6 @@ def write_grouped_inventory(
         "    globals()[_name] = [tuple(h) for h in _hosts]\n"
     )
     return path
-
-
-def write_etc_hosts(root: Root) -> None:
-    """Give a root the /etc/hosts a Debian install has: its host name resolves locally.
-
-    debootstrap writes none. Without it every ``sudo`` asks DNS for the host name ("unable to
-    resolve host"); a lost query costs the resolver's 5 s timeout, and with a fleet of hosts
-    running sudo at once some always hit it — the main thing that serialized fleet runs.
-    """
-    hosts = root.path / "etc/hosts"
-    if not hosts.exists():
-        name = socket.gethostname()
-        hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost\n")
 
 
 def _port_open(port: int) -> bool:

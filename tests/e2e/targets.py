@@ -284,6 +284,19 @@ def chroot_target(root: Root) -> Target:
     )
 
 
+def write_etc_hosts(root: Root) -> None:
+    """Give a root the /etc/hosts a Debian install has: its host name resolves locally.
+
+    debootstrap writes none. Without it every ``sudo`` asks DNS for the host name ("unable to
+    resolve host"); a lost query costs the resolver's 5 s timeout, and with a fleet of hosts
+    running sudo at once some always hit it — the main thing that serialized fleet runs.
+    """
+    hosts = root.path / "etc/hosts"
+    if not hosts.exists():
+        name = socket.gethostname()
+        hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost\n")
+
+
 @contextlib.contextmanager
 def ssh_target(root: Root, workdir: Path) -> Iterator[Target]:
     """Start sshd inside ``root`` on a loopback port; yield a Target for user ``dlrig``.
@@ -292,6 +305,7 @@ def ssh_target(root: Root, workdir: Path) -> Iterator[Target]:
     known_hosts); ``dlrig`` has password-less sudo, so deploys run with ``_sudo=True``.
     """
     port = free_port()
+    write_etc_hosts(root)
     key = workdir / "id_ed25519"
     sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
     pub = (workdir / "id_ed25519.pub").read_text()

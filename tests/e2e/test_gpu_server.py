@@ -1,4 +1,5 @@
-"""e2e: the server entry deploy, CPU profile, on a Debian 12 root: converge, rerun, verdict."""
+"""e2e: the server entry deploy, CPU profile, on a Debian 12 root over SSH as a sudo user:
+converge, rerun, verdict fetched back."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 
 import pytest
 
+from tests.e2e import targets
 from tests.e2e.test_pip_stack import HAS_TORCH, VENV, _data, stack_root  # noqa: F401
 
 pytestmark = pytest.mark.e2e
@@ -23,13 +25,16 @@ def test_gpu_server_cpu_profile_converges_and_speed_checks(stack_root, converge,
         "speed_check_results_dir": str(results),
     }
 
-    first, _ = converge(stack_root, "deploys/gpu_server.py", data)
+    # The server path as fleets run it: user dlrig over SSH, host key checked, every step via
+    # sudo (venv, pip, speed check in root-owned places, the verdict fetched back).
+    with targets.ssh_target(stack_root.root, tmp_path) as server:
+        first, _ = converge(server, "deploys/gpu_server.py", data)
 
     names = first.changed
     assert "Configure APT sources | Enable deb-src in the distribution's sources" in names
     assert "Speed check | Run the speed check (stack changed)" in names
-    assert "Speed check on @chroot/" in first.output and ": OK (GPU: none)" in first.output
-    assert "--> dlrig run report: @chroot/" in first.output
+    assert f"Speed check on {server.name}: OK (GPU: none)" in first.output
+    assert f"--> dlrig run report: {server.name}" in first.output
     assert "mode: CPU_ONLY" in first.output
     (fetched,) = results.glob("*/verdict.json")
     verdict = json.loads(fetched.read_text())
