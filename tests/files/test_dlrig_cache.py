@@ -133,6 +133,43 @@ def test_unsafe_member_is_refused(tmp_path):
     assert not (tmp_path / "escape").exists()
 
 
+def _tarball(path, members) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind, payload in members:
+            info = tarfile.TarInfo(name)
+            if kind == "sym":
+                info.type, info.linkname = tarfile.SYMTYPE, payload
+                tar.addfile(info)
+            else:
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+
+
+def test_member_written_through_an_archive_symlink_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    evil = tmp_path / "evil.tar.gz"
+    _tarball(evil, [("lib", "sym", str(outside)), ("lib/owned", "file", b"x")])
+    manifest = {"files": [], "tarball_sha256": dc.sha256_file(evil)}
+    with pytest.raises(dc.CacheError, match="under a symlink"):
+        dc._swap_in(evil, manifest, tmp_path / "p")
+    assert not (outside / "owned").exists() and not (tmp_path / "p").exists()
+
+
+def test_member_twice_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    evil = tmp_path / "evil.tar.gz"
+    _tarball(evil, [("a", "sym", str(outside / "x")), ("a", "file", b"x")])
+    manifest = {"files": [], "tarball_sha256": dc.sha256_file(evil)}
+    with pytest.raises(dc.CacheError, match="twice"):
+        dc._swap_in(evil, manifest, tmp_path / "p")
+    assert not (outside / "x").exists() and not (tmp_path / "p").exists()
+
+
 def test_prune_by_size_removes_the_oldest_first(tmp_path):
     cache = tmp_path / "cache"
     built = _prefix(tmp_path / "a")
