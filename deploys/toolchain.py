@@ -62,30 +62,15 @@ def _install_command(major: int) -> StringCommand:
     )
 
 
-@operation()
-def gcc_alternatives(major: int, make_default: bool = False):
-    """
-    Register gcc-N (with g++-N as its slave) in the ``gcc`` alternatives group.
-
-    + major: the GCC major to register
-    + make_default: select it (``update-alternatives --set``); otherwise the compiler ``gcc``
-      ran before stays selected (it is registered too, so it remains selectable)
-
-    The group is left in manual mode on the chosen compiler, so a later registration with a
-    higher priority does not switch the default behind the user's back.
-
-    **Example:**
-
-    .. code:: python
-
-        gcc_alternatives(major=11)
-    """
-    group = host.get_fact(Alternatives, group=GROUP, **AS_LOGIN_USER)
-    yield from _register(major, make_default, group)
-
-
 def _register(major: int, make_default: bool, group: dict | None):
-    """The commands that register gcc-``major`` given the ``gcc`` group's current state."""
+    """The commands that register gcc-``major`` (g++-N as its slave) in the ``gcc`` group.
+
+    The compiler ``gcc`` ran before is registered too, so it stays selectable. The group is
+    left in manual mode on the chosen compiler, so a later registration with a higher priority
+    does not switch the default behind the user's back.
+
+    + group: the ``Alternatives`` fact for ``gcc`` (None: no group yet)
+    """
     registered = (group or {}).get("alternatives", {})
     if make_default:
         selected = f"/usr/bin/gcc-{major}"
@@ -115,8 +100,9 @@ def compiler(packages: list[str], major: int, make_default: bool = False, cache_
 
     + packages: APT packages (gcc-N, g++-N, build tools); lists refreshed only when one is
       missing (see ``deploys.apt_packages``)
-    + major: the GCC major to register (see ``gcc_alternatives``)
-    + make_default: select it as ``gcc``
+    + major: the GCC major to register in the ``gcc`` alternatives group, with g++-N as slave
+    + make_default: select it as ``gcc``; otherwise the compiler ``gcc`` ran before stays
+      selected (the group is left in manual mode on it)
     + cache_time: APT lists younger than this are not refreshed (seconds)
 
     What is installed and the ``gcc`` alternatives group are read in one round trip; the group
