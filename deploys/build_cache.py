@@ -93,14 +93,21 @@ def first_builder() -> Host | None:
     """
     if not host.data.get("build_cache_shared", DEFAULTS["build_cache_shared"]):
         return None
-    for candidate in state.inventory:
-        if (
-            candidate in state.active_hosts
-            and state.is_host_in_limit(candidate)
-            and _publishes(candidate)
-        ):
-            return candidate
-    return None
+    # Found once per run (every host's Boost and Caffe deploys ask): a scan per call would be
+    # quadratic in the fleet's size.
+    real_state = state._get_module()
+    if not hasattr(real_state, "_dlrig_first_builder"):
+        real_state._dlrig_first_builder = next(
+            (
+                candidate
+                for candidate in state.inventory
+                if candidate in state.active_hosts
+                and state.is_host_in_limit(candidate)
+                and _publishes(candidate)
+            ),
+            None,
+        )
+    return real_state._dlrig_first_builder
 
 
 def builds_first() -> bool:

@@ -87,6 +87,11 @@ def _verify(target, ssd: bool) -> dict:
     return json.loads(host.file(KEY_FILE).content_string)
 
 
+def _prefix_files(root) -> list[str]:
+    prefix = root.path / PREFIX.lstrip("/")
+    return sorted(str(p.relative_to(prefix)) for p in prefix.rglob("*"))
+
+
 def _converge_and_verify(target, converge, repo, commit, ssd: bool, cache: Path | None = None):
     _with_apt_cache(target)
     target.root.bind(str(repo), REMOTE_REPO)
@@ -141,15 +146,8 @@ def test_caffe_cpu_only_bvlc_standin_then_restored_from_cache(debian_root, conve
         assert "make -j" not in log_b, "host B ran make"
         assert not (root_b.path / "opt/dlrig/src/caffe").exists()
         assert _verify(host_b, ssd=False)["key"] == record["key"]
-        files_a = sorted(
-            str(p.relative_to(debian_root.root.path / PREFIX.lstrip("/")))
-            for p in (debian_root.root.path / PREFIX.lstrip("/")).rglob("*")
-        )
-        files_b = sorted(
-            str(p.relative_to(root_b.path / PREFIX.lstrip("/")))
-            for p in (root_b.path / PREFIX.lstrip("/")).rglob("*")
-        )
-        assert files_b == files_a
+        files_a = _prefix_files(debian_root.root)
+        assert files_a and _prefix_files(root_b) == files_a
 
 
 def test_caffe_cpu_only_ssd_fork(debian_root, converge):
