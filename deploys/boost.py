@@ -20,9 +20,11 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
+from pyinfra.api.operation import OperationMeta
 
 from deploys import apt_packages, build_cache, ldconfig
 from deploys.lib import buildkey, data
+from deploys.preflight import plan_for
 from facts.buildkey import BuildKeyState
 
 PREFIX = "boost_"
@@ -42,17 +44,16 @@ DEFAULTS: dict[str, Any] = {
     "boost_sha256": "",
     "boost_libraries": ["system", "filesystem", "regex", "thread", "python"],
     "boost_prefix": "/opt/dlrig/boost",
-    "boost_python": "python3",
-    "boost_cxx": "g++",
     "boost_jobs": 0,
-    "boost_build_packages": ["g++", "python3-dev", "curl", "ca-certificates", "bzip2"],
+    "boost_build_packages": ["curl", "ca-certificates", "bzip2"],
 }
 
 DOCS: dict[str, str] = {
     "boost_source": (
-        "build: compile the pinned release with boost_cxx (right when the distro's Boost was "
-        "built by another compiler or is too old, e.g. for Caffe with an nvcc-approved gcc); "
-        "system: install the distro's libboost-<lib>-dev (right when its ABI already matches)."
+        "build: compile the pinned release with the plan's compiler and interpreter (Caffe then "
+        "compiles and links against it: one compiler for both, Boost.Python for the plan's "
+        "Python); system: the distribution's libboost-<lib>-dev (right when its Boost.Python "
+        "matches the plan's interpreter)."
     ),
     "boost_version": (
         "Boost release to build; 1.88.0 is the newest with the libboost_system stub Caffe "
@@ -73,14 +74,11 @@ DOCS: dict[str, str] = {
         "Install prefix, owned by this deploy (replaced as a whole on rebuild; its lib/ is "
         "registered with ldconfig); not a shared directory like /usr/local."
     ),
-    "boost_python": "Python interpreter Boost.Python is built against (needs its dev headers).",
-    "boost_cxx": (
-        "C++ compiler (name or path) b2 uses; its version is part of the build key. Until the "
-        "preflight plan resolves it, this key chooses it."
-    ),
     "boost_jobs": "Parallel b2 jobs; 0: the host's CPU count (nproc).",
     "boost_build_packages": (
-        "APT packages installed before building (the compiler, Python headers, curl, bzip2)."
+        "APT packages installed before building (curl, bzip2); the plan's compiler comes from "
+        "the toolchain deploy, python3-dev is added when the plan's interpreter is the "
+        "distribution's."
     ),
 }
 
@@ -245,14 +243,16 @@ def build(
 
 
 @deploy("Install Boost", data_defaults=DEFAULTS)
-def boost() -> None:
+def boost() -> list[OperationMeta]:
     """
     Install Boost: built from pinned, verified source (default) or the distro's packages.
 
     Data keys (see README): ``boost_source``, ``boost_version``, ``boost_url``,
-    ``boost_sha256``, ``boost_libraries``, ``boost_prefix``, ``boost_python``, ``boost_cxx``,
-    ``boost_jobs``, ``boost_build_packages``. A second run with the same inputs changes
-    nothing; a changed input (compiler version included) rebuilds.
+    ``boost_sha256``, ``boost_libraries``, ``boost_prefix``, ``boost_jobs``,
+    ``boost_build_packages``. The compiler and the interpreter are the preflight plan's
+    (``plan.compiler.cxx``, ``plan.python.target``), like Caffe's. A second run with the same
+    inputs changes nothing; a changed input (compiler version included) rebuilds. Returns the
+    build operation (the speed check reruns when it changed something).
 
     **Example:**
 
@@ -264,25 +264,29 @@ def boost() -> None:
     """
     data.check_host_data(host, DEFAULTS)
     d = host.data
+    plan = plan_for(host)
     libraries = check_libraries(d.boost_libraries)
-    if d.boost_source == "system":
+    if plan.boost.source == "system":
         apt_packages.present(
             name="Install the distribution's Boost development packages",
             packages=system_packages(libraries),
             cache_time=3600,
         )
         ldconfig.register(owner="boost", wanted={})
-        return
-    if d.boost_source != "build":
-        raise DeployError(f"boost_source {d.boost_source!r} must be 'build' or 'system'")
+        return []
     url, sha256 = resolve_source(d.boost_version, d.boost_url, d.boost_sha256)
-    prefix = check_prefix(d.boost_prefix)
+    prefix = check_prefix(plan.boost.prefix or d.boost_prefix)
     if d.boost_jobs < 0:
         raise DeployError(f"boost_jobs {d.boost_jobs!r} must be 0 (CPU count) or more")
-    if d.boost_build_packages:
+    python = plan.python
+    assert python is not None  # preflight fails without an interpreter
+    packages = list(d.boost_build_packages)
+    if "python" in libraries and python.system:
+        packages.append("python3-dev")
+    if packages:
         apt_packages.present(
             name="Install Boost build prerequisites",
-            packages=list(d.boost_build_packages),
+            packages=packages,
             cache_time=3600,
             no_recommends=True,
         )
@@ -294,14 +298,15 @@ def boost() -> None:
         "sha256": sha256,
         "libraries": libraries,
         "prefix": prefix,
-        "cxx": d.boost_cxx,
-        "python": d.boost_python,
+        "cxx": plan.compiler.cxx,
+        "python": python.target,
         "jobs": d.boost_jobs,
     }
     # With a shared cache one host builds first (an earlier operation: pyinfra runs it before
     # the next one starts anywhere); the others' build then restores what it published.
     if build_cache.builds_first():
-        build(name=f"{name} first, for the shared build cache", **inputs)
+        op = build(name=f"{name} first, for the shared build cache", **inputs)
     else:
-        build(name=name, **inputs)
+        op = build(name=name, **inputs)
     ldconfig.register(owner="boost", wanted={"lib": [f"{prefix}/lib"]})
+    return [op]

@@ -14,8 +14,9 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
-from pyinfra.facts.files import FileContents
-from pyinfra.operations import files
+from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.files import File, FileContents
+from pyinfra.operations import files, pip
 
 from deploys import apt_packages, build_cache, ldconfig
 from deploys.lib import caffe as lib
@@ -33,14 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "caffe_ref": FORK_COMMIT,
     "caffe_src_dir": "/opt/dlrig/src/caffe",
     "caffe_prefix": "/opt/dlrig/caffe",
-    "caffe_cpu_only": None,
-    "caffe_cuda_dir": "",
-    "caffe_cuda_arch": [],
-    "caffe_cudnn": None,
-    "caffe_cudnn_dir": "",
     "caffe_blas": "open",
-    "caffe_cxx": "",
-    "caffe_python": "python3",
     "caffe_jobs": 0,
     "caffe_run_tests": False,
 }
@@ -49,28 +43,19 @@ DOCS: dict[str, str] = {
     "caffe_repo": "Git URL of the Caffe source (the SSD fork; a file:// URL works for mirrors).",
     "caffe_ref": "Commit to build (pinned: the head of branch ssd since 2018); in the build key.",
     "caffe_src_dir": "Where the source is cloned; objects go to <src_dir>-build (out of place).",
-    "caffe_prefix": "Where `make distribute` output is installed (bin, lib, include, python).",
-    "caffe_cpu_only": "CPU_ONLY build; null = the preflight plan's choice (no usable GPU/toolkit).",
-    "caffe_cuda_dir": "CUDA toolkit root (bin/nvcc); empty = the plan's, else /usr/local/cuda.",
-    "caffe_cuda_arch": (
-        "Compute capabilities to compile for (e.g. ['75', '86']): -gencode per arch + PTX of "
-        "the newest; arches the toolkit dropped are left out; empty = the plan's (GPUs found), "
-        "else the toolkit's default set."
+    "caffe_prefix": (
+        "Where `make distribute` output is installed (bin, lib, include, python); the build key "
+        "is recorded inside it (.dlrig-build-key.json), so a removed prefix is rebuilt."
     ),
-    "caffe_cudnn": "USE_CUDNN; null = the plan's (cuDNN usable), else on when headers are found.",
-    "caffe_cudnn_dir": "Extra cuDNN root (include/, lib/), e.g. the nvidia-cudnn wheel's dir.",
     "caffe_blas": "BLAS: open (OpenBLAS), atlas or mkl (MKL must already be installed).",
-    "caffe_cxx": (
-        "Host compiler (CUSTOM_CXX, nvcc -ccbin), e.g. g++-11; empty = the plan's (one nvcc "
-        "accepts) for CUDA builds, g++ for CPU_ONLY."
-    ),
-    "caffe_python": "Interpreter pycaffe is built for and whose site-packages gets the .pth file.",
     "caffe_jobs": "Parallel make jobs; 0 = the host's CPU count.",
     "caffe_run_tests": "Also build and run `make test runtest` (long; off by default).",
 }
 
 STATE_DIR = "/var/lib/dlrig/caffe"
-KEY_FILE = f"{STATE_DIR}/build-key.json"
+KEY_NAME = ".dlrig-build-key.json"  # inside the prefix: no prefix, no key
+# What an install must hold for its recorded key to count (a damaged install is rebuilt).
+INSTALLED_FILES = ("lib/libcaffe.so", "python/caffe/_caffe.so", "bin/caffe.bin")
 PATCH_REMOTE_DIR = f"{STATE_DIR}/patches"
 LOG_FILE = "/var/log/dlrig/caffe-build.log"
 PTH_NAME = "dlrig-caffe.pth"
@@ -216,19 +201,10 @@ def _check_data() -> dict[str, Any]:
     for key in ("caffe_src_dir", "caffe_prefix"):
         if not str(d[key]).startswith("/") or str(d[key]).rstrip("/") == "":
             raise DeployError(f"{host.name}: {key} must be an absolute path, got {d[key]!r}")
-    for key in ("caffe_cuda_dir", "caffe_cudnn_dir"):
-        if d[key] and not d[key].startswith("/"):
-            raise DeployError(f"{host.name}: {key} must be an absolute path, got {d[key]!r}")
     if not d["caffe_ref"] or not d["caffe_repo"]:
         raise DeployError(f"{host.name}: caffe_repo and caffe_ref must not be empty")
     if d["caffe_jobs"] < 0:
         raise DeployError(f"{host.name}: caffe_jobs must be >= 0")
-    arches = d["caffe_cuda_arch"]
-    if not all(isinstance(a, str) and a.replace(".", "").isdigit() for a in arches):
-        raise DeployError(f"{host.name}: caffe_cuda_arch must list compute capabilities like '86'")
-    for key in ("caffe_cpu_only", "caffe_cudnn"):
-        if d[key] not in (None, True, False):
-            raise DeployError(f"{host.name}: {key} must be true, false or null")
     return d
 
 
@@ -237,18 +213,28 @@ def _paths(d: dict[str, Any]) -> tuple[str, str, str]:
     return src, f"{src}-build", f"{src}-stage"
 
 
+def key_file(d: dict[str, Any]) -> str:
+    """The recorded build key: ``<caffe_prefix>/.dlrig-build-key.json``.
+
+    + d: the checked ``caffe_*`` host data
+    """
+    return f"{d['caffe_prefix'].rstrip('/')}/{KEY_NAME}"
+
+
 def _resolve(d: dict[str, Any]) -> tuple[lib.Settings, str, dict[str, Any], dict[str, Any]]:
     """Read the build inputs now; return settings, Makefile.config, key parts, inputs."""
     _, build_dir, stage = _paths(d)
+    plan = plan_for(host)
     inputs = host.get_fact(
         CaffeBuildInputs,
-        python=d["caffe_python"],
-        cxx=d["caffe_cxx"] or "g++",
-        cuda_dir=d["caffe_cuda_dir"] or lib.DEFAULT_CUDA_DIR,
-        cudnn_dir=d["caffe_cudnn_dir"],
+        python=plan.python.target,  # type: ignore[union-attr]  # preflight requires one
+        cxx=plan.compiler.cxx,
+        cuda_dir=plan.cuda.path if plan.cuda and not plan.cpu_only else "",
+        cudnn_dir=(plan.cudnn.include or "") if plan.cudnn else "",
+        boost_prefix=plan.boost.prefix or "",
     )
     try:
-        settings = lib.resolve(d, dict(inputs), build_dir, stage)
+        settings = lib.resolve(plan, d["caffe_blas"], dict(inputs), build_dir, stage)
     except ValueError as e:
         raise DeployError(f"{host.name}: {e}") from None
     config = lib.render_makefile_config(settings)
@@ -262,6 +248,8 @@ def _resolve(d: dict[str, Any]) -> tuple[lib.Settings, str, dict[str, Any], dict
         "cuda": None if settings.cpu_only else inputs.get("nvcc"),
         "cudnn": inputs.get("cudnn") if settings.cudnn else None,
         "boost": inputs.get("boost"),
+        # dlrig's Boost build key: a Boost rebuild rebuilds Caffe.
+        "boost_build": inputs.get("boost_key"),
         "python": py.get("version"),
         "numpy": py.get("numpy"),
         "os": inputs.get("os"),
@@ -271,8 +259,12 @@ def _resolve(d: dict[str, Any]) -> tuple[lib.Settings, str, dict[str, Any], dict
     return settings, config, parts, dict(inputs)
 
 
-def _recorded_key() -> str | None:
-    lines = host.get_fact(FileContents, path=KEY_FILE)
+def _recorded_key(d: dict[str, Any]) -> str | None:
+    """The recorded key, when the install it describes is complete (else None: rebuild)."""
+    prefix = d["caffe_prefix"].rstrip("/")
+    if not all(host.get_fact(File, path=f"{prefix}/{f}") for f in INSTALLED_FILES):
+        return None
+    lines = host.get_fact(FileContents, path=key_file(d))
     if not lines:
         return None
     try:
@@ -305,20 +297,20 @@ def build(settings_data: dict[str, Any]):
     d = settings_data
     settings, config, parts, _ = _resolve(d)
     key = lib.build_key(parts)
-    if _recorded_key() == key:
+    if _recorded_key(d) == key:
         host.noop(f"Caffe build key {key[:12]} is recorded; nothing to build")
         return
     src, build_dir, stage = _paths(d)
     prefix = d["caffe_prefix"].rstrip("/")
     cache_dir, cache_url, publish = build_cache.tool_args()
-    python = QuoteString(d["caffe_python"])
+    python = QuoteString(plan_for(host).python.base)  # type: ignore[union-attr]
     tool = QuoteString(build_cache.TOOL)
     marker = QuoteString(RESTORED_FILE)
 
     def unless_restored(*args: Any) -> StringCommand:
         return StringCommand("sh", "-c", QuoteString(_UNLESS_RESTORED), marker, *args)
 
-    yield StringCommand("rm", "-f", QuoteString(KEY_FILE))
+    yield StringCommand("rm", "-f", QuoteString(key_file(d)))
     yield StringCommand("mkdir", "-p", QuoteString(PATCH_REMOTE_DIR))
     yield StringCommand(
         "sh",
@@ -359,13 +351,14 @@ def build(settings_data: dict[str, Any]):
     yield from files.put._inner(src=io.StringIO(config), dest=CONFIG_REMOTE, mode="644")
     yield unless_restored("cp", QuoteString(CONFIG_REMOTE), QuoteString(f"{src}/Makefile.config"))
     yield unless_restored("rm", "-rf", QuoteString(build_dir), QuoteString(stage))
-    if settings.cudnn and d["caffe_cudnn_dir"]:
+    cudnn = plan_for(host).cudnn
+    if settings.cudnn and cudnn and cudnn.wheel and cudnn.lib:
         yield unless_restored(
             "sh",
             "-c",
             QuoteString(_CUDNN_LINK),
             "cudnn-link",
-            QuoteString(d["caffe_cudnn_dir"]),
+            QuoteString(cudnn.lib.removesuffix("/lib")),
             QuoteString(lib.links_dir(build_dir)),
         )
     make = ["sh", "-c", QuoteString(_MAKE), "make", QuoteString(src), QuoteString(LOG_FILE)]
@@ -401,7 +394,8 @@ def build(settings_data: dict[str, Any]):
 @operation()
 def python_path(settings_data: dict[str, Any]):
     """
-    Make ``import caffe`` work in ``caffe_python`` with a ``.pth`` file in its site-packages.
+    Make ``import caffe`` work in the plan's interpreter with a ``.pth`` file in its
+    site-packages (the venv's, on servers).
 
     + settings_data: the checked ``caffe_*`` host data
 
@@ -415,7 +409,7 @@ def python_path(settings_data: dict[str, Any]):
     py = inputs.get("python") or {}
     purelib = py.get("purelib")
     if not purelib:
-        host.noop(f"{settings_data['caffe_python']} not found yet (dry run)")
+        host.noop(f"{plan_for(host).python.target} not found yet (dry run)")  # type: ignore
         return
     line = f"{settings_data['caffe_prefix'].rstrip('/')}/python\n"
     yield from files.directory._inner(path=purelib, present=True)
@@ -437,25 +431,28 @@ def record_build_key(settings_data: dict[str, Any]):
     """
     _, _, parts, _ = _resolve(settings_data)
     record = lib.key_record(parts)
-    if _recorded_key() == lib.build_key(parts):
+    if _recorded_key(settings_data) == lib.build_key(parts):
         host.noop("Caffe build key already recorded")
         return
     yield StringCommand("mkdir", "-p", QuoteString(STATE_DIR))
-    yield from files.put._inner(src=io.StringIO(record), dest=KEY_FILE, mode="644")
+    yield from files.put._inner(src=io.StringIO(record), dest=key_file(settings_data), mode="644")
 
 
 @deploy("Build Caffe-SSD from source", data_defaults=DEFAULTS)
-def caffe() -> None:
+def caffe() -> list[OperationMeta]:
     """
     Build Caffe-SSD from source (patched for today's toolchains) with pycaffe for Python 3.
 
     Data keys (see README): ``caffe_repo``, ``caffe_ref``, ``caffe_src_dir``,
-    ``caffe_prefix``, ``caffe_cpu_only``, ``caffe_cuda_dir``, ``caffe_cuda_arch``,
-    ``caffe_cudnn``, ``caffe_cudnn_dir``, ``caffe_blas``, ``caffe_cxx``, ``caffe_python``,
-    ``caffe_jobs``, ``caffe_run_tests`` (and ``build_cache_*``). Steps: apt build dependencies;
-    restore from the build cache or build (only when the build key changed; log in
-    ``/var/log/dlrig/caffe-build.log``); ``<prefix>/lib`` registered
-    with ldconfig; a ``.pth`` file for ``caffe_python``; the build key recorded last.
+    ``caffe_prefix``, ``caffe_blas``, ``caffe_jobs``, ``caffe_run_tests`` (and
+    ``build_cache_*``). Everything else is the preflight plan's: CPU_ONLY or CUDA, the
+    compiler (``CUSTOM_CXX``, ``nvcc -ccbin``), CUDA root, arches, cuDNN root, the interpreter
+    pycaffe is built for and imported in, and Boost (dlrig's prefix, or the distribution's).
+    Steps: apt build dependencies and pycaffe's Python modules; restore from the build cache or
+    build (only when the build key changed; log in ``/var/log/dlrig/caffe-build.log``);
+    ``<prefix>/lib`` registered with ldconfig; a ``.pth`` file in the interpreter's
+    site-packages; the build key recorded last, inside the prefix. Returns the build
+    operation (the speed check reruns when it changed something).
 
     **Example:**
 
@@ -466,27 +463,38 @@ def caffe() -> None:
         caffe()
     """
     data.check_host_data(host, DEFAULTS)
-    d = lib.from_plan(_check_data(), plan_for(host))
-    system_python = d["caffe_python"] in ("python3", "/usr/bin/python3")
+    d = _check_data()
+    plan = plan_for(host)
+    python = plan.python
+    assert python is not None  # preflight fails without an interpreter
+    apt_python = python.system and python.venv is None
     apt_packages.present(
         name="Install Caffe build dependencies",
-        packages=lib.apt_packages(d["caffe_blas"], d["caffe_cxx"], system_python),
+        packages=lib.apt_packages(d["caffe_blas"], apt_python),
         no_recommends=True,
         cache_time=24 * 3600,
     )
+    if not apt_python:
+        pip.packages(
+            name=f"Install pycaffe's Python modules into {python.target}",
+            packages=lib.PIP_PYTHON,
+            pip=f"{python.target} -m pip",
+            extra_install_args="--disable-pip-version-check --no-input",
+        )
     build_cache.install_tool()
     # With a shared cache one host builds first (see deploys/boost.py).
     if build_cache.builds_first():
-        build(
+        op = build(
             name="Build and install Caffe (when the build key changed) first, for the shared "
             "build cache",
             settings_data=d,
         )
     else:
-        build(name="Build and install Caffe (when the build key changed)", settings_data=d)
+        op = build(name="Build and install Caffe (when the build key changed)", settings_data=d)
     wanted = {"lib": [os.path.join(d["caffe_prefix"], "lib")]}
-    if d["caffe_cudnn_dir"] and d["caffe_cpu_only"] is not True:
-        wanted["cudnn"] = [os.path.join(d["caffe_cudnn_dir"], "lib")]
+    if plan.cudnn and plan.cudnn.usable and plan.cudnn.lib and not plan.cpu_only:
+        wanted["cudnn"] = [plan.cudnn.lib]
     ldconfig.register(owner="caffe", wanted=wanted)
     python_path(name="Make caffe importable (.pth)", settings_data=d)
     record_build_key(name="Record the Caffe build key", settings_data=d)
+    return [op]

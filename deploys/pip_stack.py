@@ -16,7 +16,6 @@ from deploys import apt_packages
 from deploys.lib import data
 from deploys.lib.pip_stack import (
     DEFAULT_TORCH_INDEX,
-    DEFAULT_VENV,
     SYSTEM_CA_BUNDLES,
     HostPlan,
     Req,
@@ -47,7 +46,6 @@ DEFAULTS: dict[str, Any] = {
         "jupyter_http_over_ws": "",
         "numpy": "",
     },
-    "pip_stack_python": "python3",
     "pip_stack_venv": "auto",
     "pip_stack_index_url": PYPI,
     "pip_stack_extra_index_urls": [],
@@ -66,11 +64,11 @@ DOCS: dict[str, str] = {
         "packages come from the PyTorch index for the host's CUDA. Installed packages that "
         "satisfy a spec are left alone."
     ),
-    "pip_stack_python": "Interpreter that makes the venv (or, without a venv, whose environment "
-    "gets the packages).",
     "pip_stack_venv": (
-        "'auto' (a venv at /opt/dlrig/venv; on hosted Colab the interpreter's own environment), "
-        "a venv path, or None (the interpreter's own environment)."
+        "'auto' (a venv at /opt/dlrig/venv made from preflight_python; on hosted Colab the "
+        "interpreter's own environment), a venv path, or None (the interpreter's own "
+        "environment). Resolved by preflight: Boost.Python, pycaffe, the stack and the speed "
+        "check all use this interpreter (the plan's python.target)."
     ),
     "pip_stack_index_url": "Package index for everything but the torch family (a PyPI mirror).",
     "pip_stack_extra_index_urls": (
@@ -215,27 +213,15 @@ def verify(python: str, stack: Stack):
 def _plan() -> HostPlan:
     from deploys.preflight import plan_for
 
-    plan = plan_for(host)
-    if not (plan.python or {}).get("version"):
-        raise DeployError(f"{host.name}: preflight found no Python interpreter (python3)")
-    return HostPlan.from_preflight(plan, colab=host.get_fact(ColabRuntime)["hosted"])
-
-
-def venv_of(colab: bool) -> str | None:
-    """The venv the stack goes into (``pip_stack_venv`` with ``auto`` resolved), or None."""
-    venv = host.data.get("pip_stack_venv", DEFAULTS["pip_stack_venv"])
-    if venv == "auto":
-        return None if colab else DEFAULT_VENV
-    return venv
+    return HostPlan.from_preflight(plan_for(host), colab=host.get_fact(ColabRuntime)["hosted"])
 
 
 def target_python() -> str:
-    """The interpreter the stack is installed for: the venv's ``bin/python`` or
-    ``pip_stack_python`` (what the speed check and the local runtime run with)."""
-    venv = venv_of(host.get_fact(ColabRuntime)["hosted"])
-    if venv:
-        return f"{venv}/bin/python"
-    return host.data.get("pip_stack_python") or DEFAULTS["pip_stack_python"]
+    """The plan's interpreter: the venv's ``bin/python`` or the base interpreter itself (what
+    Boost.Python, pycaffe, the speed check and the local runtime's kernel use)."""
+    from deploys.preflight import plan_for
+
+    return plan_for(host).python.target  # type: ignore[union-attr]  # preflight requires it
 
 
 def _ca_bundle(value: str | None) -> str | None:
@@ -317,14 +303,18 @@ def pip_stack(plan: HostPlan | None = None) -> list[OperationMeta]:
     """
     data.check_host_data(host, DEFAULTS)
     d = host.data
-    python = d.pip_stack_python
+    from deploys.preflight import plan_for
+
+    interpreter = plan_for(host).python
+    assert interpreter is not None  # preflight fails without one
+    python = interpreter.base
     try:
         check_url(d.pip_stack_index_url, "pip_stack_index_url")
         plan = plan or _plan()
         stack = resolve(
             plan,
             d.pip_stack_packages,
-            venv=venv_of(plan.colab),
+            venv=interpreter.venv,
             torch_wheels=d.pip_stack_torch_wheels,
             local_wheels=_local_wheels(list(d.pip_stack_find_links)),
             find_links=d.pip_stack_find_links,

@@ -1,8 +1,9 @@
 """Preflight: check every dlrig data key, gather facts, resolve the plan, fail before any change.
 
-Every entry deploy runs ``preflight()`` first. The Boost, Caffe and pip deploys get the plan with
-``plan_for(host)`` (computed once per host and cached): ``plan.compiler.nvcc_flags``,
-``plan.gencode``, ``plan.torch.index_url``, … — see ``deploys/lib/compat.py`` (``Plan``).
+Every entry deploy runs ``preflight()`` first. Every component gets the plan with
+``plan_for(host)`` (computed once per host and cached): ``plan.compiler.cxx``,
+``plan.python.target``, ``plan.boost.prefix``, ``plan.gencode``, ``plan.cudnn.include``,
+``plan.torch.index_url``, … — see ``deploys/lib/plan.py`` (``Plan``) and README ("The plan").
 """
 
 from __future__ import annotations
@@ -51,7 +52,12 @@ DOCS: dict[str, str] = {
         "TensorFlow release (major.minor); empty: the newest the driver and Python run "
         "(tensorflow[and-cuda] from 2.14)."
     ),
-    "preflight_python": "The Python interpreter the pip stack installs into.",
+    "preflight_python": (
+        "The Python the stack is for (a name on PATH or a path; on @local a controller venv is "
+        "seen through to its base): pip_stack_venv is made from it, and its target (the venv's "
+        "python, or itself) gets Boost.Python, pycaffe, the pip stack, the speed check and the "
+        "local runtime's kernel."
+    ),
 }
 
 # Where preflight also writes each host's plan as JSON, on the controller (for reviews, CI).
@@ -128,7 +134,8 @@ def plan_for(target: Any = host) -> compat.Plan:
         from deploys.preflight import plan_for
 
         plan = plan_for(host)
-        nvcc_flags = [*plan.compiler.nvcc_flags, *plan.nvcc_arch_flags]
+        cxx = plan.compiler.cxx  # Boost, Caffe and nvcc -ccbin
+        interpreter = plan.python.target  # Boost.Python, pycaffe, the stack
     """
     key = (id(target.state), target.name)
     if key not in _PLANS:

@@ -9,15 +9,20 @@ from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
 
-# Arguments: python, cxx, cuda_dir, cudnn_dir. Every line is "key=value"; "python=" is JSON.
+# Arguments: python, cxx, cuda_dir, cudnn_include, boost_prefix. Every line is "key=value";
+# "python=" is JSON.
 _SCRIPT = r"""
-py=$1; cxx=$2; cuda=$3; cudnn=$4
+py=$1; cxx=$2; cuda=$3; cudnn=$4; boost=$5
 echo "os=$( (. /etc/os-release && echo "$ID-$VERSION_ID") 2>/dev/null)"
 echo "cxx_version=$("$cxx" -dumpfullversion 2>/dev/null)"
 echo "multiarch=$("$cxx" -print-multiarch 2>/dev/null)"
-echo "nvcc=$("$cuda/bin/nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\),.*/\1/p')"
+if [ -n "$cuda" ]; then
+  echo "nvcc=$("$cuda/bin/nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\),.*/\1/p')"
+else
+  echo "nvcc="
+fi
 h=
-for d in "$cudnn/include" "$cuda/include" /usr/include /usr/include/*-linux-gnu; do
+for d in "$cudnn" "$cuda/include" /usr/include /usr/include/*-linux-gnu; do
   if [ -n "$d" ] && [ -f "$d/cudnn_version.h" ]; then h="$d/cudnn_version.h"; break; fi
 done
 if [ -n "$h" ]; then
@@ -25,8 +30,16 @@ if [ -n "$h" ]; then
 else
   echo "cudnn="
 fi
-echo "boost=$(sed -n 's/^#define BOOST_LIB_VERSION "\(.*\)"/\1/p' /usr/include/boost/version.hpp \
+inc=/usr/include
+[ -z "$boost" ] || inc="$boost/include"
+echo "boost=$(sed -n 's/^#define BOOST_LIB_VERSION "\(.*\)"/\1/p' "$inc/boost/version.hpp" \
   2>/dev/null)"
+if [ -n "$boost" ]; then
+  echo "boost_key=$(sed -n 's/^ *"build_key": *"\([0-9a-f]*\)".*/\1/p' \
+    "$boost/.dlrig-build-key.json" 2>/dev/null)"
+else
+  echo "boost_key="
+fi
 echo "python=$("$py" -c '
 import json, sys, sysconfig
 try:
@@ -52,6 +65,7 @@ class BuildInputs(TypedDict):
     nvcc: str | None
     cudnn: str | None
     boost: str | None
+    boost_key: str | None
     python: dict[str, Any] | None
 
 
@@ -77,6 +91,7 @@ def parse_build_inputs(output: list[str]) -> BuildInputs:
         nvcc=values.get("nvcc"),
         cudnn=values.get("cudnn"),
         boost=values.get("boost"),
+        boost_key=values.get("boost_key"),
         python=values.get("python"),
     )
 
@@ -87,26 +102,31 @@ class CaffeBuildInputs(FactBase[BuildInputs]):
 
     + python: the interpreter pycaffe is built for (its version, include dir, site-packages
       and NumPy headers)
-    + cxx: the host compiler (``g++``, ``g++-11``)
-    + cuda_dir: the CUDA toolkit root (``bin/nvcc`` inside it)
-    + cudnn_dir: an extra cuDNN root searched first for ``include/cudnn_version.h``
+    + cxx: the host compiler (``g++``, ``/usr/bin/g++-11``)
+    + cuda_dir: the CUDA toolkit root (``bin/nvcc`` inside it); empty for none
+    + cudnn_dir: an extra cuDNN include dir searched first for ``cudnn_version.h``
+    + boost_prefix: dlrig's Boost prefix (its ``include/boost/version.hpp`` and build key);
+      empty for the distribution's Boost in ``/usr/include``
 
     Missing pieces are None (no nvcc, no NumPy yet). Example output::
 
         {"os": "debian-12", "cxx_version": "12.2.0", "multiarch": "x86_64-linux-gnu",
-         "nvcc": None, "cudnn": None, "boost": "1_74",
+         "nvcc": None, "cudnn": None, "boost": "1_88", "boost_key": "3f1c…",
          "python": {"version": "3.11", "include": "/usr/include/python3.11", ...}}
 
     **Example:**
 
     .. code:: python
 
-        host.get_fact(CaffeBuildInputs, python="python3", cxx="g++",
-                      cuda_dir="/usr/local/cuda", cudnn_dir="")
+        host.get_fact(CaffeBuildInputs, python="/opt/dlrig/venv/bin/python",
+                      cxx="/usr/bin/g++-12", cuda_dir="", cudnn_dir="",
+                      boost_prefix="/opt/dlrig/boost")
     """
 
     @override
-    def command(self, python: str, cxx: str, cuda_dir: str, cudnn_dir: str) -> StringCommand:
+    def command(
+        self, python: str, cxx: str, cuda_dir: str, cudnn_dir: str, boost_prefix: str = ""
+    ) -> StringCommand:
         return StringCommand(
             "LC_ALL=C sh -c",
             QuoteString(_SCRIPT),
@@ -115,13 +135,21 @@ class CaffeBuildInputs(FactBase[BuildInputs]):
             QuoteString(cxx),
             QuoteString(cuda_dir),
             QuoteString(cudnn_dir),
+            QuoteString(boost_prefix),
         )
 
     @override
     def default(self) -> BuildInputs:
         # No output at all (e.g. pyinfra's @fake connector): nothing is known about the host.
         return BuildInputs(
-            os="", cxx_version=None, multiarch=None, nvcc=None, cudnn=None, boost=None, python=None
+            os="",
+            cxx_version=None,
+            multiarch=None,
+            nvcc=None,
+            cudnn=None,
+            boost=None,
+            boost_key=None,
+            python=None,
         )
 
     @override

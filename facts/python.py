@@ -16,8 +16,9 @@ class TfBuildDict(TypedDict):
     cudnn_version: str | None
 
 
-class PythonEnvDict(TypedDict):
+class PythonEnvDict(TypedDict, total=False):
     python: str
+    base_executable: str | None
     version: str
     site_packages: list[str]
     packages: dict[str, str | None]
@@ -132,9 +133,11 @@ if packages.get("tensorflow"):
             info = {}
     tf = {"cuda_version": info.get("cuda_version"), "cudnn_version": info.get("cudnn_version")}
     tf = {k: (str(v) if v else None) for k, v in tf.items()}
+base = getattr(sys, "_base_executable", None) if sys.prefix != sys.base_prefix else None
 sp = [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
 print("@dlrig-python-env " + enc({
     "python": sys.executable,
+    "base_executable": base,
     "version": "%d.%d.%d" % sys.version_info[:3],
     "site_packages": sp,
     "packages": packages,
@@ -162,7 +165,8 @@ class PythonEnv(FactBase[PythonEnvDict | None]):
 
     + python: the interpreter to ask (a name on ``PATH`` or a path), default ``python3``
 
-    Keys: ``python`` (``sys.executable``), ``version`` (``"3.11.2"``), ``site_packages``,
+    Keys: ``python`` (``sys.executable``), ``base_executable`` (in a venv: the interpreter it
+    was made from, else None), ``version`` (``"3.11.2"``), ``site_packages``,
     ``packages`` (installed versions of tensorflow, keras, torch, torchvision, jax and numpy,
     None for those not installed) and ``tf_build`` (the CUDA and cuDNN versions the installed
     TensorFlow was built for; None without TensorFlow). One interpreter run, no imports of

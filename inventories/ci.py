@@ -83,7 +83,8 @@ def _caffe_inputs(os_: str, cxx: str, nvcc: str, cudnn: str, python: str, numpy:
         "multiarch=x86_64-linux-gnu",
         f"nvcc={nvcc}",
         f"cudnn={cudnn}",
-        "boost=",
+        "boost=",  # a fresh host: dlrig's Boost is not built yet
+        "boost_key=",
         "python=" + json.dumps(env),
     ]
 

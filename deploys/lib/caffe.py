@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,21 +20,11 @@ TEMPLATE = REPO / "files/templates/caffe-Makefile.config.j2"
 PATCH_DIR = REPO / "files/patches/caffe-ssd"
 
 BLAS_CHOICES = ("open", "atlas", "mkl")
-DEFAULT_CUDA_DIR = "/usr/local/cuda"
 
-# Arches each CUDA major release still compiles for (nvcc rejects the ones below its floor).
-# Used only when neither host data nor the resolved plan names arches.
-DEFAULT_ARCHES: dict[int, list[str]] = {
-    10: ["35", "50", "60", "70", "75"],
-    11: ["50", "60", "70", "75", "80", "86"],
-    12: ["50", "60", "70", "75", "80", "86", "90"],
-    13: ["75", "80", "86", "90"],
-}
-MIN_ARCH: dict[int, int] = {10: 30, 11: 35, 12: 50, 13: 75}
-
-# Build dependencies by apt name (Debian 12, Ubuntu 22.04/24.04): the seed's `apt build-dep
+# Build dependencies by apt name (Debian 11-13, Ubuntu 22.04/24.04): the seed's `apt build-dep
 # caffe-cuda` no longer exists, so they are listed explicitly. OpenCV is named module by
-# module (libopencv-dev pulls in every contrib module).
+# module (libopencv-dev pulls in every contrib module). Boost comes from the Boost deploy
+# (dlrig's build in the plan's boost prefix, or the distribution's -dev packages).
 APT_BUILD_DEPS = [
     "build-essential",
     "git",
@@ -53,73 +42,22 @@ APT_BUILD_DEPS = [
     "libopencv-imgcodecs-dev",
     "libopencv-highgui-dev",
     "libopencv-videoio-dev",
-    "libboost-system-dev",
-    "libboost-filesystem-dev",
-    "libboost-regex-dev",
-    "libboost-thread-dev",
-    "libboost-python-dev",
 ]
 APT_BLAS = {"open": ["libopenblas-dev"], "atlas": ["libatlas-base-dev"], "mkl": []}
-# What `import caffe` needs in the distribution's python3 (caffe/io.py imports skimage).
+# What `import caffe` needs (caffe/io.py imports skimage, net_spec.py protobuf and six):
+# from apt for the distribution's own interpreter, from pip for a venv or another Python.
 APT_PYTHON = ["python3-dev", "python3-numpy", "python3-protobuf", "python3-six", "python3-skimage"]
-
-_CXX_PACKAGE = re.compile(r"^(?:/usr/bin/)?(g\+\+|clang\+\+)-(\d+)$")
-
-
-def cxx_package(cxx: str) -> str | None:
-    """The apt package that provides a versioned compiler (``g++-11`` → ``g++-11``)."""
-    m = _CXX_PACKAGE.match(cxx)
-    if not m:
-        return None
-    return f"{m.group(1).replace('clang++', 'clang')}-{m.group(2)}"
+PIP_PYTHON = ["numpy", "protobuf", "six", "scikit-image"]
 
 
-def apt_packages(blas: str, cxx: str, system_python: bool) -> list[str]:
-    """Every apt package the build needs for these settings."""
-    pkgs = list(APT_BUILD_DEPS) + APT_BLAS[blas]
-    pkg = cxx_package(cxx)
-    if pkg:
-        pkgs.append(pkg)
-    if system_python:
-        pkgs += APT_PYTHON
-    return pkgs
+def apt_packages(blas: str, apt_python: bool) -> list[str]:
+    """Every apt package the build needs.
 
-
-def gencode(arches: list[str]) -> str:
-    """``-gencode`` flags: SASS for each compute capability and PTX of the newest.
-
-    + arches: compute capabilities without the dot, e.g. ``["75", "86"]``
-
-    >>> gencode(["86", "75"])
-    '-gencode arch=compute_75,code=sm_75 -gencode arch=compute_86,code=sm_86 \
--gencode arch=compute_86,code=compute_86'
+    + blas: ``open``, ``atlas`` or ``mkl``
+    + apt_python: pycaffe's Python modules come from apt (the distribution's interpreter,
+      no venv); else from pip, and only python3-dev's headers come from apt
     """
-    if not arches:
-        raise ValueError("no CUDA arches")
-    ordered = sorted({str(a).replace(".", "").removeprefix("sm_") for a in arches}, key=int)
-    flags = [f"-gencode arch=compute_{a},code=sm_{a}" for a in ordered]
-    flags.append(f"-gencode arch=compute_{ordered[-1]},code=compute_{ordered[-1]}")
-    return " ".join(flags)
-
-
-def cuda_major(version: str | None) -> int | None:
-    """``"11.8"`` → 11; None for no toolkit."""
-    if not version:
-        return None
-    return int(version.split(".")[0])
-
-
-def pick_arches(wanted: list[str], nvcc_version: str | None) -> list[str]:
-    """The arches to compile for: ``wanted`` (minus those the toolkit dropped) or a default."""
-    major = cuda_major(nvcc_version)
-    floor = MIN_ARCH.get(major or 0, 0)
-    if wanted:
-        arches = [str(a).replace(".", "").removeprefix("sm_") for a in wanted]
-        kept = [a for a in arches if int(a) >= floor]
-        if not kept:
-            raise ValueError(f"CUDA {nvcc_version} supports none of the arches {wanted}")
-        return kept
-    return DEFAULT_ARCHES.get(major or 12, DEFAULT_ARCHES[12])
+    return list(APT_BUILD_DEPS) + APT_BLAS[blas] + (APT_PYTHON if apt_python else ["python3-dev"])
 
 
 @dataclass
@@ -131,6 +69,7 @@ class Settings:
     blas: str
     cuda_dir: str
     cuda_arch: str
+    nvcc_flags: str
     cudnn: bool
     python: str
     python_version: str
@@ -150,74 +89,57 @@ def links_dir(build_dir: str) -> str:
     return f"{build_dir}.links"
 
 
-def from_plan(data: dict[str, Any], plan: Any) -> dict[str, Any]:
-    """Fill the caffe_* keys left to the plan (null / empty) from a resolved preflight plan.
+def resolve(plan: Any, blas: str, inputs: dict[str, Any], build_dir: str, stage: str) -> Settings:
+    """Turn the preflight plan and the gathered build inputs into build settings.
 
-    + data: the caffe_* host data; explicit values always win
-    + plan: ``deploys.lib.compat.Plan`` (cpu_only, cuda.path, compiler.cxx, cuda_arch, cudnn)
-    """
-    d = dict(data)
-    if d["caffe_cpu_only"] is None:
-        d["caffe_cpu_only"] = bool(plan.cpu_only)
-    if not d["caffe_cuda_dir"] and plan.cuda is not None:
-        d["caffe_cuda_dir"] = plan.cuda.path
-    if not d["caffe_cpu_only"]:
-        if not d["caffe_cxx"]:
-            d["caffe_cxx"] = plan.compiler.cxx
-        if not d["caffe_cuda_arch"]:
-            d["caffe_cuda_arch"] = [str(c).replace(".", "") for c in plan.cuda_arch]
-        if d["caffe_cudnn"] is None and plan.cudnn is not None:
-            d["caffe_cudnn"] = bool(plan.cudnn.get("usable"))
-    return d
-
-
-def resolve(data: dict[str, Any], inputs: dict[str, Any], build_dir: str, stage: str) -> Settings:
-    """Turn host data and gathered facts into build settings.
-
-    + data: the caffe_* host data (or a resolved plan's values under the same names)
-    + inputs: ``facts.caffe.CaffeBuildInputs`` (compiler, nvcc, cuDNN, Python, multiarch)
+    + plan: ``deploys.lib.plan.Plan``: CPU_ONLY or CUDA, compiler, CUDA root, arches, cuDNN
+      root, the interpreter, Boost's prefix
+    + blas: ``caffe_blas``
+    + inputs: ``facts.caffe.CaffeBuildInputs`` (compiler, nvcc, Python + NumPy, multiarch)
     + build_dir: where objects go (outside the source tree)
     + stage: where ``make distribute`` writes before the result replaces the prefix
     """
-    nvcc = inputs.get("nvcc") or None
-    cpu_only = data["caffe_cpu_only"]
-    if cpu_only is None:
-        cpu_only = nvcc is None
-    if not cpu_only and nvcc is None:
-        raise ValueError(f"caffe_cpu_only is off but there is no nvcc in {data['caffe_cuda_dir']}")
-    cudnn = data["caffe_cudnn"]
-    if cudnn is None:
-        cudnn = bool(inputs.get("cudnn")) and not cpu_only
+    cpu_only = bool(plan.cpu_only)
+    if not cpu_only and not inputs.get("nvcc"):
+        raise ValueError(f"the plan builds CUDA code but there is no nvcc in {plan.cuda.path}")
+    cudnn = bool(plan.cudnn and plan.cudnn.usable and not cpu_only)
     py = inputs.get("python") or {}
-    version = py.get("version", "3")
+    version = py.get("version") or plan.python.version
+    version = ".".join(str(version).split(".")[:2])
     multiarch = inputs.get("multiarch") or "x86_64-linux-gnu"
     include = [d for d in (py.get("numpy_include"), py.get("include")) if d]
-    extra_include = ["/usr/include/hdf5/serial", "/usr/include/opencv4"]
-    extra_lib = [f"/usr/lib/{multiarch}", f"/usr/lib/{multiarch}/hdf5/serial"]
-    if not cpu_only:
-        cudnn_dir = data["caffe_cudnn_dir"]
-        if cudnn and cudnn_dir:
-            extra_include.append(f"{cudnn_dir}/include")
+    extra_include: list[str] = []
+    extra_lib: list[str] = []
+    if plan.boost.include:  # dlrig's Boost first: its headers and libraries, not /usr's
+        extra_include.append(plan.boost.include)
+        extra_lib.append(plan.boost.lib)
+    extra_include += ["/usr/include/hdf5/serial", "/usr/include/opencv4"]
+    extra_lib += [f"/usr/lib/{multiarch}", f"/usr/lib/{multiarch}/hdf5/serial"]
+    if cudnn:
+        if plan.cudnn.include:
+            extra_include.append(plan.cudnn.include)
+        if plan.cudnn.lib:
+            extra_lib.append(plan.cudnn.lib)
+        if plan.cudnn.wheel:
             # The nvidia-cudnn wheels ship libcudnn.so.N only: the build links -lcudnn
             # through a libcudnn.so link made in links_dir(build_dir).
-            extra_lib += [f"{cudnn_dir}/lib", links_dir(build_dir)]
-    blas = data["caffe_blas"]
-    blas_lib = f"/usr/lib/{multiarch}/atlas" if blas == "atlas" else ""
+            extra_lib.append(links_dir(build_dir))
     return Settings(
-        cpu_only=bool(cpu_only),
-        cxx=data["caffe_cxx"] or "g++",
+        cpu_only=cpu_only,
+        cxx=plan.compiler.cxx,
         blas=blas,
-        cuda_dir=data["caffe_cuda_dir"] or DEFAULT_CUDA_DIR,
-        cuda_arch="" if cpu_only else gencode(pick_arches(data["caffe_cuda_arch"], nvcc)),
-        cudnn=bool(cudnn),
-        python=data["caffe_python"],
+        cuda_dir=plan.cuda.path if plan.cuda else "",
+        cuda_arch=" ".join(plan.gencode),
+        nvcc_flags=" ".join(plan.compiler.nvcc_flags),
+        cudnn=cudnn,
+        python=plan.python.target,
         python_version=version,
         python_include=include,
-        python_libdir=py.get("libdir", "/usr/lib"),
+        python_libdir=py.get("libdir") or "/usr/lib",
         boost_python=f"boost_python{version.replace('.', '')}",
         build_dir=build_dir,
         distribute_dir=stage,
-        blas_lib=blas_lib,
+        blas_lib=f"/usr/lib/{multiarch}/atlas" if blas == "atlas" else "",
         extra_include=extra_include,
         extra_lib=extra_lib,
     )

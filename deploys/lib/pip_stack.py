@@ -24,25 +24,11 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from deploys.lib.versions import major_minor
+
 # The frameworks that come from the PyTorch wheel index (one index per CUDA version).
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 
-# PyTorch wheel indexes by the CUDA version their wheels are built with. A host gets the newest
-# one its driver supports (https://pytorch.org/get-started/locally/, previous-versions).
-TORCH_CUDA_INDEXES: tuple[tuple[str, str], ...] = (
-    ("11.8", "cu118"),
-    ("12.1", "cu121"),
-    ("12.4", "cu124"),
-    ("12.6", "cu126"),
-    ("12.8", "cu128"),
-)
-
-# TensorFlow's pip CUDA (``tensorflow[and-cuda]``) is CUDA 11.8 up to 2.14 and CUDA 12 from
-# 2.15 (https://www.tensorflow.org/install/source#gpu). Within a major version a newer runtime
-# runs on an older driver (CUDA minor version compatibility), so only the major bounds it.
-TF_MAX_FOR_CUDA_MAJOR = {11: "<2.15"}
-
-DEFAULT_VENV = "/opt/dlrig/venv"
 DEFAULT_TORCH_INDEX = "https://download.pytorch.org/whl"
 
 # System CA bundles pip should trust instead of its vendored certifi (TLS-intercepting
@@ -85,7 +71,7 @@ class HostPlan:
         preflight chose (``torch.variant``, ``tensorflow.gpu``), the CUDA version from the
         driver (``"550.54.14 (CUDA ≤ 12.4)"``), falling back to the torch variant's CUDA.
         """
-        python = (plan.python or {}).get("version") or ""
+        python = plan.python.version if plan.python else ""
         m = re.search(r"CUDA\D*(\d+\.\d+)", plan.driver or "")
         cuda = m.group(1) if m else plan.torch.cuda
         gpu = plan.torch.variant != "cpu" or bool(plan.tensorflow.gpu)
@@ -260,27 +246,15 @@ def check_url(url: str, key: str) -> None:
 
 
 def torch_index(plan: HostPlan, base: str = DEFAULT_TORCH_INDEX) -> str:
-    """The PyTorch wheel index for the host: the preflight's, else the newest CUDA build the
-    driver supports, or cpu; on ``base`` (a mirror of download.pytorch.org/whl)."""
+    """The PyTorch wheel index the preflight plan chose (``cu128``, ``cpu``, from
+    ``files/compat.yml``), on ``base`` (a mirror of download.pytorch.org/whl)."""
     if plan.torch_index_url:
         tag = plan.torch_index_url.rstrip("/").rsplit("/", 1)[-1]
-        return f"{base.rstrip('/')}/{tag}"
-    cuda = plan.cuda_tuple
-    tag = "cpu"
-    if cuda is not None:
-        fitting = [t for v, t in TORCH_CUDA_INDEXES if _vt(v) <= cuda]
-        if not fitting:
-            raise StackError(
-                f"the driver supports CUDA {plan.cuda}, older than any PyTorch wheel index "
-                f"({TORCH_CUDA_INDEXES[0][0]}+): update the driver"
-            )
-        tag = fitting[-1]
+    elif plan.cpu_only:
+        tag = "cpu"
+    else:
+        raise StackError("a GPU host needs the plan's PyTorch wheel index (preflight resolves it)")
     return f"{base.rstrip('/')}/{tag}"
-
-
-def _vt(version: str) -> tuple[int, int]:
-    major, minor = version.split(".")[:2]
-    return int(major), int(minor)
 
 
 def local_torch_wheel(name: str, plan: HostPlan, wheels: Iterable[str]) -> Version | None:
@@ -313,7 +287,7 @@ def resolve(
     plan: HostPlan,
     packages: Mapping[str, str | None],
     *,
-    venv: str | None = "auto",
+    venv: str | None = None,
     torch_wheels: str = "index",
     local_wheels: Iterable[str] = (),
     find_links: Iterable[str] = (),
@@ -324,7 +298,8 @@ def resolve(
 
     + plan: the host's ``HostPlan``
     + packages: name → version spec (``""`` any, ``None`` leave out), e.g. ``{"torch": ""}``
-    + venv: ``"auto"`` (a venv at ``/opt/dlrig/venv``, none on hosted Colab), a path, or None
+    + venv: the plan's venv path (``plan.python.venv``), or None for the interpreter's own
+      environment
     + torch_wheels: ``"index"`` (the PyTorch index for the host's CUDA) or ``"local"`` (only
       CPU wheels found in find-links; torch-family packages without one are skipped)
     + local_wheels: wheel file names in the find-links directories (for ``"local"``)
@@ -345,8 +320,6 @@ def resolve(
     for url in extra_index_urls:
         check_url(url, "pip_stack_extra_index_urls")
     check_url(torch_index_base, "pip_stack_torch_index_url")
-    if venv == "auto":
-        venv = None if plan.colab else DEFAULT_VENV
     if venv is not None and not venv.startswith("/"):
         raise StackError(f"data key 'pip_stack_venv' must be an absolute path, got {venv!r}")
 
@@ -378,9 +351,6 @@ def resolve(
                     "data key 'pip_stack_packages': tensorflow-cpu on a GPU host; name "
                     "'tensorflow' (dlrig picks the CUDA variant)"
                 )
-            bound = TF_MAX_FOR_CUDA_MAJOR.get(cuda[0])
-            if bound and not spec and not pin:
-                spec = bound
             reqs.append(Req(name, "tensorflow[and-cuda]", spec, "pypi", ("tensorflow",), pin=pin))
             expect_gpu.append("tensorflow")
         elif name in TORCH_FAMILY:
@@ -530,7 +500,7 @@ def problems(stack: Stack, report: Mapping[str, Any]) -> list[str]:
         version, built = info.get("version"), info.get("cuda")
         if not built:
             why = "it is a CPU-only build"
-        elif driver and _vt(built) > driver:
+        elif driver and major_minor(built) > driver:
             why = (
                 f"its wheel is built for CUDA {built}, newer than the driver supports "
                 f"(CUDA {stack.plan.cuda}): update the driver or pin an older build"

@@ -36,8 +36,8 @@ trap fail_with_log ERR
 
 buildkey() { "$py" -c "$buildkey_program" "$1" "$spec" "$key_file"; }
 
-cxx_path=$(command -v "$cxx") || { echo "compiler $cxx not found (boost_cxx)"; false; }
-py=$(command -v "$python") || { echo "Python $python not found (boost_python)"; false; }
+cxx_path=$(command -v "$cxx") || { echo "compiler $cxx not found (the plan's compiler: toolchain_gcc)"; false; }
+py=$(command -v "$python") || { echo "Python $python not found (the plan's interpreter: preflight_python, pip_stack_venv)"; false; }
 
 # 1. Same key already recorded (the compiler may have been installed after planning): done.
 if buildkey check; then

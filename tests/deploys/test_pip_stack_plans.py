@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from deploys.lib.compat import DEFAULT_VENV
 from deploys.lib.pip_stack import HostPlan, decide, resolve
 from deploys.pip_stack import DEFAULTS
 
@@ -27,21 +28,49 @@ COLAB_PREINSTALLED = {
 }
 
 PROFILES = {
-    "colab-gpu": (HostPlan(cpu_only=False, cuda="12.4", python="3.12", colab=True), {}),
+    "colab-gpu": (
+        HostPlan(
+            cpu_only=False,
+            cuda="12.4",
+            python="3.12",
+            colab=True,
+            torch_index_url="https://download.pytorch.org/whl/cu124",
+        ),
+        {},
+    ),
     "colab-gpu-preinstalled": (
-        HostPlan(cpu_only=False, cuda="12.4", python="3.12", colab=True),
+        HostPlan(
+            cpu_only=False,
+            cuda="12.4",
+            python="3.12",
+            colab=True,
+            torch_index_url="https://download.pytorch.org/whl/cu124",
+        ),
         COLAB_PREINSTALLED,
     ),
     # Ubuntu 24.04 server, H100, driver 570 (CUDA 12.8), Python 3.12, nothing installed.
-    "ubuntu2404-h100": (HostPlan(cpu_only=False, cuda="12.8", python="3.12"), {}),
+    "ubuntu2404-h100": (
+        HostPlan(
+            cpu_only=False,
+            cuda="12.8",
+            python="3.12",
+            torch_index_url="https://download.pytorch.org/whl/cu128",
+        ),
+        {},
+    ),
     # Debian 12, no GPU, Python 3.11, nothing installed.
     "debian12-cpu": (HostPlan(cpu_only=True, cuda=None, python="3.11"), {}),
 }
 
 
+def _venv(plan: HostPlan) -> str | None:
+    # What the preflight plan resolves pip_stack_venv 'auto' to (deploys.lib.compat).
+    return None if plan.colab else DEFAULT_VENV
+
+
 def render(name: str) -> str:
     plan, installed = PROFILES[name]
-    stack = resolve(plan, DEFAULTS["pip_stack_packages"])
+    stack = resolve(plan, DEFAULTS["pip_stack_packages"], venv=_venv(plan))
     lines = [stack.describe(), "decisions:"]
     for d in decide(stack, installed):
         lines.append(f"  {'install' if d.install else 'keep   '}  {d.why}")
@@ -67,7 +96,8 @@ def test_colab_keeps_its_preinstalled_cuda_frameworks():
 
 
 def test_server_and_cpu_variants():
-    h100 = resolve(PROFILES["ubuntu2404-h100"][0], DEFAULTS["pip_stack_packages"])
+    h100_plan = PROFILES["ubuntu2404-h100"][0]
+    h100 = resolve(h100_plan, DEFAULTS["pip_stack_packages"], venv=_venv(h100_plan))
     assert h100.torch_index_url == "https://download.pytorch.org/whl/cu128"
     assert h100.venv == "/opt/dlrig/venv"
     assert "tensorflow[and-cuda]" in {r.install for r in h100.requirements}

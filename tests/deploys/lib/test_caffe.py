@@ -11,91 +11,149 @@ import pytest
 
 from deploys import caffe as deploy
 from deploys.lib import caffe as lib
+from deploys.lib.compat import HostFacts, Options, resolve
+from tests.deploys.lib.test_compat import compilers, debian12, driver, gpu, python, system, toolkit
 
-DATA = dict(deploy.DEFAULTS)
 INPUTS = {
     "os": "debian-12",
     "cxx_version": "12.2.0",
     "multiarch": "x86_64-linux-gnu",
     "nvcc": None,
     "cudnn": None,
-    "boost": "1_74",
+    "boost": "1_88",
+    "boost_key": "ab" * 32,
     "python": {
         "version": "3.11",
         "include": "/usr/include/python3.11",
         "libdir": "/usr/lib/x86_64-linux-gnu",
-        "purelib": "/usr/local/lib/python3.11/dist-packages",
-        "numpy_include": "/usr/local/lib/python3.11/dist-packages/numpy/_core/include",
+        "purelib": "/opt/dlrig/venv/lib/python3.11/site-packages",
+        "numpy_include": "/opt/dlrig/venv/lib/python3.11/site-packages/numpy/_core/include",
         "numpy": "2.1.0",
     },
 }
 
 
-def _settings(data=None, inputs=None) -> lib.Settings:
-    return lib.resolve({**DATA, **(data or {})}, {**INPUTS, **(inputs or {})}, "/b", "/s")
+def _config(plan, inputs=None) -> str:
+    settings = lib.resolve(plan, "open", {**INPUTS, **(inputs or {})}, "/b", "/s")
+    return lib.render_makefile_config(settings)
 
 
-def test_cpu_only_when_no_nvcc():
-    config = lib.render_makefile_config(_settings())
+def _line(config: str, name: str) -> list[str]:
+    line = next(x for x in config.splitlines() if x.startswith(f"{name} :="))
+    return line.split()[2:]
+
+
+def colab_today() -> HostFacts:
+    """Hosted Colab as it is today (googlecolab/backend-info): Ubuntu 22.04, the kernel's
+    Python 3.13 in /usr/local (the distribution's Boost.Python is for 3.10), gcc 11.4, CUDA 12.8
+    at /usr/local/cuda-12.8, a T4, driver 550, cuDNN 9 only in the pip wheel."""
+    site = "/usr/local/lib/python3.13/dist-packages"
+    return HostFacts(
+        gpus=[gpu("7.5", "Tesla T4")],
+        driver=driver("550.54.15", "12.4"),
+        toolkits=[toolkit("12.8.93", "/usr/local/cuda-12.8")],
+        cudnn={"version": "9.10.2", "where": f"{site}/nvidia/cudnn/include/cudnn_version.h"},
+        compilers=compilers(11, default=11),
+        python={**python("3.13.9"), "python": "/usr/local/bin/python3"},
+        colab={"hosted": True},
+        system=system("ubuntu", "22.04"),
+    )
+
+
+def test_cpu_only_server_links_dlrigs_boost_for_the_venv():
+    plan = resolve(debian12(), Options())
+    config = _config(plan)
     assert "CPU_ONLY := 1" in config
     assert "CUDA_ARCH" not in config
     assert "PYTHON_LIBRARIES := boost_python311 python3.11" in config
-    assert "CUSTOM_CXX := g++" in config
-    assert "RELEASE_BUILD_DIR := /b" in config
-    assert "DISTRIBUTE_DIR := /s" in config
+    assert f"CUSTOM_CXX := {plan.compiler.cxx}" in config
+    assert plan.compiler.cxx == "/usr/bin/g++-12"
+    assert plan.python.target == "/opt/dlrig/venv/bin/python"
+    # dlrig's Boost comes first for headers and libraries; /usr/include never appears.
+    assert _line(config, "INCLUDE_DIRS")[1] == "/opt/dlrig/boost/include"
+    assert _line(config, "LIBRARY_DIRS")[0] == "/opt/dlrig/boost/lib"
+    assert "/usr/include" not in _line(config, "INCLUDE_DIRS")
+    assert "RELEASE_BUILD_DIR := /b" in config and "DISTRIBUTE_DIR := /s" in config
+
+
+def test_system_boost_searches_no_dlrig_prefix():
+    plan = resolve(debian12(), Options(boost_source="system"))
+    config = _config(plan)
+    assert "/opt/dlrig/boost" not in config
+    assert plan.boost.prefix is None
 
 
 def test_numpy_headers_of_the_interpreter_come_first():
-    config = lib.render_makefile_config(_settings())
-    line = next(x for x in config.splitlines() if x.startswith("PYTHON_INCLUDE :="))
-    assert line.split()[2:] == [
-        "/usr/local/lib/python3.11/dist-packages/numpy/_core/include",
+    line = _line(_config(resolve(debian12(), Options())), "PYTHON_INCLUDE")
+    assert line == [
+        "/opt/dlrig/venv/lib/python3.11/site-packages/numpy/_core/include",
         "/usr/include/python3.11",
     ]
 
 
-def test_include_dirs_never_list_usr_include():
-    config = lib.render_makefile_config(_settings())
-    line = next(x for x in config.splitlines() if x.startswith("INCLUDE_DIRS :="))
-    assert "/usr/include " not in line + " "
-    assert "/usr/include/hdf5/serial" in line
-
-
-def test_cuda_build_with_cudnn_and_host_compiler():
-    s = _settings(
-        {"caffe_cxx": "g++-11", "caffe_cuda_arch": ["75", "8.6"], "caffe_cudnn_dir": "/c"},
-        {"nvcc": "11.8", "cudnn": "8.9.7"},
-    )
-    config = lib.render_makefile_config(s)
-    assert "CPU_ONLY" not in config
+def test_colab_today_links_boost_python313_from_the_prefix_and_wheel_cudnn():
+    plan = resolve(colab_today(), Options())
+    assert plan.python.target == "/usr/local/bin/python3" and plan.python.venv is None
+    assert not plan.python.system
+    site = "/usr/local/lib/python3.13/dist-packages/nvidia/cudnn"
+    assert plan.cudnn.usable and plan.cudnn.wheel
+    assert (plan.cudnn.include, plan.cudnn.lib) == (f"{site}/include", f"{site}/lib")
+    inputs = {
+        "nvcc": "12.8",
+        "cudnn": "9.10.2",
+        "cxx_version": "11.4.0",
+        "python": {
+            "version": "3.13",
+            "include": "/usr/local/include/python3.13",
+            "libdir": "/usr/local/lib",
+            "purelib": "/usr/local/lib/python3.13/dist-packages",
+            "numpy_include": "/usr/local/lib/python3.13/dist-packages/numpy/_core/include",
+            "numpy": "2.0.2",
+        },
+    }
+    config = _config(plan, inputs)
+    assert "PYTHON_LIBRARIES := boost_python313 python3.13" in config
     assert "USE_CUDNN := 1" in config
-    assert "CUSTOM_CXX := g++-11" in config
+    assert "CUDA_DIR := /usr/local/cuda-12.8" in config
+    assert "CUSTOM_CXX := /usr/bin/g++-11" in config
     assert (
-        "CUDA_ARCH := -gencode arch=compute_75,code=sm_75 -gencode arch=compute_86,code=sm_86 "
-        "-gencode arch=compute_86,code=compute_86" in config
+        "CUDA_ARCH := -gencode arch=compute_75,code=sm_75 "
+        "-gencode arch=compute_75,code=compute_75" in config
     )
-    assert "/c/include" in config and "/c/lib" in config
+    includes, libs = _line(config, "INCLUDE_DIRS"), _line(config, "LIBRARY_DIRS")
+    assert "/opt/dlrig/boost/include" in includes and f"{site}/include" in includes
+    assert libs[0] == "/opt/dlrig/boost/lib"
+    assert f"{site}/lib" in libs and lib.links_dir("/b") in libs
+    assert "NVCCFLAGS" not in config
 
 
-def test_forced_cuda_without_nvcc_is_an_error():
+def test_allow_unsupported_compiler_reaches_nvcc():
+    facts = HostFacts(
+        gpus=[gpu("8.6")],
+        driver=driver("550.54.14", "12.4"),
+        toolkits=[toolkit("11.8.89")],
+        compilers=compilers(12),
+        python=python(),
+        system=system(),
+    )
+    plan = resolve(facts, Options(gcc=12, allow_unsupported_compiler=True))
+    config = _config(plan, {"nvcc": "11.8"})
+    assert "NVCCFLAGS += -allow-unsupported-compiler" in config
+    assert "CUSTOM_CXX := /usr/bin/g++-12" in config
+
+
+def test_cuda_plan_without_nvcc_is_an_error():
+    plan = resolve(colab_today(), Options())
     with pytest.raises(ValueError, match="no nvcc"):
-        _settings({"caffe_cpu_only": False})
+        lib.resolve(plan, "open", INPUTS, "/b", "/s")
 
 
-def test_arches_the_toolkit_dropped_are_left_out():
-    assert lib.pick_arches(["30", "35", "75"], "11.8") == ["35", "75"]
-    assert lib.pick_arches(["35", "75"], "12.4") == ["75"]
-    with pytest.raises(ValueError, match="supports none"):
-        lib.pick_arches(["30"], "12.4")
-    assert lib.pick_arches([], "11.8") == lib.DEFAULT_ARCHES[11]
-
-
-def test_cxx_package():
-    assert lib.cxx_package("g++-11") == "g++-11"
-    assert lib.cxx_package("clang++-15") == "clang-15"
-    assert lib.cxx_package("g++") is None
-    assert "g++-11" in lib.apt_packages("open", "g++-11", system_python=True)
-    assert "python3-numpy" not in lib.apt_packages("open", "", system_python=False)
+def test_apt_packages_have_no_distribution_boost():
+    for apt_python in (True, False):
+        pkgs = lib.apt_packages("open", apt_python)
+        assert not [p for p in pkgs if p.startswith("libboost")]
+    assert "python3-numpy" in lib.apt_packages("open", True)
+    assert "python3-numpy" not in lib.apt_packages("open", False)
 
 
 def test_build_key_is_stable_and_sensitive():
@@ -188,31 +246,8 @@ def test_patch_that_no_longer_applies_is_an_error_naming_it(tmp_path):
 
 
 def test_settings_before_anything_is_installed():
-    # Change detection runs before apt installs the compiler and NumPy: no crash, and the
-    # build key differs from the one after installing (so the build runs).
+    # A dry run reads the inputs before the compiler and NumPy exist: no crash.
     bare = {"cxx_version": None, "multiarch": None, "boost": None, "python": None}
-    config = lib.render_makefile_config(_settings(inputs=bare))
+    config = _config(resolve(debian12(), Options()), bare)
     assert "CPU_ONLY := 1" in config
-
-
-def test_plan_fills_what_host_data_leaves_open():
-    from types import SimpleNamespace as NS
-
-    plan = NS(
-        cpu_only=False,
-        cuda=NS(path="/usr", version="11.8.89"),
-        compiler=NS(cxx="/usr/bin/g++-11"),
-        cuda_arch=["7.5", "8.6"],
-        cudnn={"version": "8.9.6", "usable": True},
-    )
-    d = lib.from_plan(dict(DATA), plan)
-    assert d["caffe_cpu_only"] is False
-    assert d["caffe_cuda_dir"] == "/usr"
-    assert d["caffe_cxx"] == "/usr/bin/g++-11"
-    assert d["caffe_cuda_arch"] == ["75", "86"]
-    assert d["caffe_cudnn"] is True
-    # Explicit host data wins over the plan.
-    mine = lib.from_plan({**DATA, "caffe_cpu_only": True, "caffe_cxx": "g++"}, plan)
-    assert mine["caffe_cpu_only"] is True and mine["caffe_cxx"] == "g++"
-    cpu = lib.from_plan(dict(DATA), NS(**{**vars(plan), "cpu_only": True, "cuda": None}))
-    assert cpu["caffe_cpu_only"] is True and cpu["caffe_cxx"] == ""
+    assert "PYTHON_LIBRARIES := boost_python311 python3.11" in config

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deploys.lib import compat
+from deploys.lib import compat, rules, versions
 from deploys.lib.compat import CompatError, HostFacts, Options, Plan, resolve
 
-RULES = compat.load_rules()
+RULES = rules.load_rules()
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -124,8 +124,8 @@ def test_every_rule_has_a_source():
     ],
 )
 def test_rule_rows_are_sorted(rows, key):
-    versions = [compat.vtuple(r[key]) for r in rows]
-    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    found = [versions.vtuple(r[key]) for r in rows]
+    assert found == sorted(found) and len(set(found)) == len(found)
 
 
 def test_gcc_ranges_never_shrink():
@@ -155,7 +155,7 @@ def test_gcc_ranges_never_shrink():
     ],
 )
 def test_nvcc_gcc_range(cuda, lo, hi):
-    got = compat.nvcc_gcc_range(RULES, cuda)
+    got = rules.nvcc_gcc_range(RULES, cuda)
     assert got is not None and got[:2] == (lo, hi)
 
 
@@ -182,7 +182,7 @@ def test_nvcc_gcc_range(cuda, lo, hi):
     ],
 )
 def test_arch_support(cc, cuda, ok):
-    assert compat.arch_supported(RULES, cc, cuda) is ok
+    assert rules.arch_supported(RULES, cc, cuda) is ok
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_arch_support(cc, cuda, ok):
     [("470.82.01", "11.4"), ("525.60.13", "12.0"), ("550.54.14", "12.4"), ("580.65.06", "13.0")],
 )
 def test_driver_max_cuda(drv, max_cuda):
-    assert compat.driver_max_cuda(RULES, drv) == max_cuda
+    assert rules.driver_max_cuda(RULES, drv) == max_cuda
 
 
 def test_debian12_cuda118_picks_gcc11():
@@ -199,9 +199,7 @@ def test_debian12_cuda118_picks_gcc11():
     plan = resolve(facts, Options(require_gpu=False))
     c = plan.compiler
     assert (c.gcc_major, c.installed, c.packages) == (11, False, ["gcc-11", "g++-11"])
-    assert c.cxx == "/usr/bin/g++-11" and c.nvcc_flags == ["-ccbin", "/usr/bin/g++-11"]
-    assert c.env["CUDAHOSTCXX"] == "/usr/bin/g++-11"
-    assert c.b2_toolset == "gcc-11" and c.b2_user_config == "using gcc : 11 : /usr/bin/g++-11 ;"
+    assert c.cxx == "/usr/bin/g++-11" and c.nvcc_flags == []
     assert plan.cuda and plan.cuda.path == "/usr" and not plan.cpu_only
     assert any("dlrig will install gcc-11" in n for n in plan.notes)
 
@@ -218,6 +216,7 @@ def test_gcc13_host_with_cuda122_installs_gcc12():
         system=system("ubuntu", "24.04"),
         gpus=[gpu("8.6")],
         driver=driver("550.54.14", "12.4"),
+        python=python(),
     )
     plan = resolve(facts, Options())
     assert plan.compiler.gcc_major == 12 and not plan.compiler.installed
@@ -227,13 +226,17 @@ def test_gcc13_host_with_cuda122_installs_gcc12():
 
 
 def test_no_fitting_compiler_fails_naming_keys():
-    facts = HostFacts(toolkits=[toolkit("10.2.89")], compilers=compilers(12), system=system())
+    facts = HostFacts(
+        toolkits=[toolkit("10.2.89")], compilers=compilers(12), system=system(), python=python()
+    )
     msg = errors_of(facts, Options(require_gpu=False))
     assert "nvcc 10.2 accepts gcc 5-8" in msg and "toolchain_allow_unsupported_compiler" in msg
 
 
 def test_allow_unsupported_compiler():
-    facts = HostFacts(toolkits=[toolkit("10.2.89")], compilers=compilers(12), system=system())
+    facts = HostFacts(
+        toolkits=[toolkit("10.2.89")], compilers=compilers(12), system=system(), python=python()
+    )
     plan = resolve(facts, Options(require_gpu=False, allow_unsupported_compiler=True))
     assert plan.compiler.gcc_major == 12 and plan.compiler.nvcc_accepts is False
     assert "-allow-unsupported-compiler" in plan.compiler.nvcc_flags
@@ -296,9 +299,6 @@ def test_gencode_and_ptx_for_newest():
         "-gencode arch=compute_86,code=sm_86",
         "-gencode arch=compute_86,code=compute_86",
     ]
-    assert plan.nvcc_arch_flags[:2] == ["-gencode", "arch=compute_75,code=sm_75"]
-    assert plan.cmake_cuda_architectures == "75-real;86"
-    assert plan.torch_cuda_arch_list == "7.5;8.6+PTX"
 
 
 def test_no_gpu_means_cpu_only_unless_asked():
@@ -314,7 +314,7 @@ def test_forced_cpu_only():
     )
     plan = resolve(facts, Options(cpu_only=True))
     assert plan.cpu_only and plan.cuda is None and plan.torch.variant == "cpu"
-    assert plan.compiler.nvcc_flags == [] and "CUDAHOSTCXX" not in plan.compiler.env
+    assert plan.compiler.nvcc_flags == [] and plan.gencode == []
 
 
 def test_toolkit_choice():
@@ -386,9 +386,9 @@ def test_cudnn_usable():
         driver=driver("550.54.14", "12.4"),
         cudnn={"version": "9.1.0", "where": "/usr/include/cudnn_version.h"},
     )
-    assert resolve(facts, Options()).cudnn["usable"] is True  # type: ignore[index]
+    assert resolve(facts, Options()).cudnn.usable is True  # type: ignore[union-attr]
     facts.cudnn = {"version": "7.6.5", "where": "x"}
-    assert resolve(facts, Options()).cudnn["usable"] is False  # type: ignore[index]
+    assert resolve(facts, Options()).cudnn.usable is False  # type: ignore[union-attr]
 
 
 def test_driver_mismatch_fails():
@@ -432,14 +432,17 @@ def test_bad_option_values_name_the_key(data, key):
 
 
 def test_option_defaults_equal_deploy_defaults():
+    from deploys.boost import DEFAULTS as BOOST
+    from deploys.pip_stack import DEFAULTS as PIP
     from deploys.preflight import DEFAULTS as PRE
     from deploys.toolchain import DEFAULTS as TOOL
 
-    defaults = {**PRE, **TOOL}
+    defaults = {**PRE, **TOOL, **BOOST, **PIP}
     opts = Options()
     for attr, key in Options.KEYS.items():
         value = getattr(opts, attr)
         assert (list(value) if isinstance(value, tuple) else value) == defaults[key], key
+    assert opts.venv == defaults["pip_stack_venv"]
 
 
 # --- properties ----------------------------------------------------------------------------
@@ -460,9 +463,10 @@ def test_picked_compiler_is_accepted_or_explicitly_allowed(cuda, installed, dist
         toolkits=[toolkit(cuda)],
         compilers=compilers(*sorted(installed)),
         system=system(*distro),
+        python=python(),
     )
     opts = Options(require_gpu=False, allow_unsupported_compiler=allow)
-    lo, hi, _ = compat.nvcc_gcc_range(RULES, cuda)  # type: ignore[misc]
+    lo, hi, _ = rules.nvcc_gcc_range(RULES, cuda)  # type: ignore[misc]
     offered = next(r["available"] for r in RULES.distro_gcc if (r["os"], r["version"]) == distro)
     try:
         plan = resolve(facts, opts)
@@ -498,15 +502,15 @@ def test_arch_list_only_has_what_the_toolkit_targets(cuda, ccs):
     try:
         plan = resolve(facts, Options())
     except CompatError as e:
-        assert any(not compat.arch_supported(RULES, cc, cuda) for cc in ccs)
+        assert any(not rules.arch_supported(RULES, cc, cuda) for cc in ccs)
         assert "preflight_cuda_toolkit" in str(e)
         return
-    assert plan.cuda_arch == sorted(set(ccs), key=compat.vtuple)
-    assert all(compat.arch_supported(RULES, cc, cuda) for cc in plan.cuda_arch)
+    assert plan.cuda_arch == sorted(set(ccs), key=versions.vtuple)
+    assert all(rules.arch_supported(RULES, cc, cuda) for cc in plan.cuda_arch)
     sass = [g for g in plan.gencode if "code=sm_" in g]
     ptx = [g for g in plan.gencode if "code=compute_" in g]
     assert len(sass) == len(plan.cuda_arch) and len(ptx) == 1
-    newest = compat.arch_digits(plan.cuda_arch[-1])
+    newest = versions.arch_digits(plan.cuda_arch[-1])
     assert ptx[0] == f"-gencode arch=compute_{newest},code=compute_{newest}"
 
 
@@ -517,12 +521,12 @@ def test_arch_list_only_has_what_the_toolkit_targets(cuda, ccs):
 )
 def test_driver_check_matches_table(drv, tk):
     """A toolkit runs iff the driver reaches its minimum, or minor version compatibility."""
-    max_cuda = compat.driver_max_cuda(RULES, drv)
-    ok, how = compat.driver_runs(RULES, driver(drv, max_cuda), tk)
-    need = compat.driver_min_for(RULES, tk)
-    full = compat.vtuple(drv) >= compat.vtuple(need)  # type: ignore[arg-type]
+    max_cuda = rules.driver_max_cuda(RULES, drv)
+    ok, how = rules.driver_runs(RULES, driver(drv, max_cuda), tk)
+    need = rules.driver_min_for(RULES, tk)
+    full = versions.vtuple(drv) >= versions.vtuple(need)  # type: ignore[arg-type]
     floor = RULES.minor_version_compat.get(tk.split(".")[0])
-    minor = bool(floor) and compat.vtuple(drv) >= compat.vtuple(floor)  # type: ignore[arg-type]
+    minor = bool(floor) and versions.vtuple(drv) >= versions.vtuple(floor)  # type: ignore[arg-type]
     assert ok == (full or minor)
     if full:
         assert how == "full"
@@ -543,4 +547,4 @@ def test_gcc_max_matches_installed_host_config(cuda_dir):
     version = re.search(r"release \S+, V(\d+\.\d+\.\d+)", out).group(1)  # type: ignore[union-attr]
     text = headers[0].read_text()
     enforced = int(re.search(r"#if __GNUC__ > (\d+)", text).group(1))  # type: ignore[union-attr]
-    assert compat.nvcc_gcc_range(RULES, version)[1] == enforced  # type: ignore[index]
+    assert rules.nvcc_gcc_range(RULES, version)[1] == enforced  # type: ignore[index]
