@@ -12,12 +12,12 @@ from pyinfra.operations import files
 
 from deploys.lib import data
 from deploys.lib.datasets import Dataset, marker_matches, parse_items
+from deploys.preflight import plan_for
 
 PREFIX = "datasets_"
 
 DEFAULTS: dict[str, Any] = {
     "datasets_items": [],
-    "datasets_python": "python3",
 }
 
 DOCS: dict[str, str] = {
@@ -26,7 +26,6 @@ DOCS: dict[str, str] = {
         "downloaded, sha256-verified, unpacked to dest (may be on the Drive mount); skipped when "
         "the marker .<dest name>.dlrig-dataset next to dest records the same sha256."
     ),
-    "datasets_python": "Python 3 interpreter on the host that runs the download helper.",
 }
 
 HELPER_SRC = Path(__file__).resolve().parents[1] / "files" / "datasets" / "fetch.py"
@@ -100,10 +99,11 @@ def datasets() -> None:
     Download the datasets named in host data, verify them, and unpack them into place.
 
     Data keys (see README): ``datasets_items`` — a list of ``{name, url, sha256, dest,
-    extract}`` — and ``datasets_python``. Each download lands in a temporary directory next to
-    ``dest``, is checked against its sha256 and moved into place atomically; a marker written
-    last records the sha256, so a second run (or a run on another VM sharing the same Drive)
-    skips it. A wrong sha256 fails that host and leaves no file at ``dest``.
+    extract}``; the download helper runs with the plan's interpreter. Each download lands in
+    a temporary directory next to ``dest``, is checked against its sha256 and moved into place
+    atomically; a marker written last records the sha256, so a second run (or a run on another
+    VM sharing the same Drive) skips it. A wrong sha256 fails that host and leaves no file at
+    ``dest``.
 
     **Example:**
 
@@ -132,5 +132,5 @@ def datasets() -> None:
             sha256=item.sha256,
             dest=item.dest,
             extract=item.extract,
-            python=host.data.datasets_python,
+            python=plan_for(host).python.base,  # type: ignore[union-attr]
         )

@@ -14,6 +14,12 @@ from pyinfra.operations import files, pip
 
 from deploys import apt_packages
 from deploys.lib import data
+from deploys.lib.pip_report import (
+    import_name,
+    problems,
+    summary,
+    unavailable,
+)
 from deploys.lib.pip_stack import (
     DEFAULT_TORCH_INDEX,
     SYSTEM_CA_BUNDLES,
@@ -23,12 +29,8 @@ from deploys.lib.pip_stack import (
     StackError,
     check_url,
     decide,
-    import_name,
-    problems,
     render_pip_conf,
     resolve,
-    summary,
-    unavailable,
 )
 from facts.pip_stack import FrameworkReport, IndexFiles, PipDistributions
 from facts.platform import ColabRuntime

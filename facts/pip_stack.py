@@ -9,7 +9,7 @@ from pyinfra.api import FactBase, FactProcessError, QuoteString, StringCommand
 from pyinfra.facts.pip import PipPackages
 from typing_extensions import override
 
-from deploys.lib.pip_stack import parse_pip_list
+from deploys.lib.pip_report import parse_pip_list
 
 # --- installed distributions ------------------------------------------------------------------
 

@@ -35,3 +35,17 @@ def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci/run").read_text()
     assert "\n./test.sh\n" in readme
     assert "exec ./test.sh" in ci.splitlines()
+
+
+def test_readme_plan_table_names_every_plan_field():
+    import dataclasses
+    import re
+
+    from deploys.lib.plan import Plan
+
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("### The plan") :].split("\n\n")[2]
+    named = set()
+    for line in table.splitlines()[2:]:
+        named |= set(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    assert named == {f.name for f in dataclasses.fields(Plan)}

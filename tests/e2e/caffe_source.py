@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from tests.e2e.targets import CACHE, sh
+from tests.e2e.targets import REPO as REPO_ROOT
 
 CAFFE_CACHE = CACHE / "caffe"
 APT_CACHE = CAFFE_CACHE / "apt"  # own dir: apt locks it while a root installs
@@ -128,4 +129,27 @@ def ssd_mirror() -> Path | None:
             sh(["git", "-C", str(tmp), "update-ref", "refs/heads/ssd", SSD_COMMIT])
             sh(["git", "-C", str(tmp), "symbolic-ref", "HEAD", "refs/heads/ssd"])
             tmp.rename(repo)
+    return repo
+
+
+SSD_FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / f"caffe-ssd-{SSD_COMMIT[:7]}.git.tar.gz"
+
+
+def ssd_fixture_repo() -> Path:
+    """The real SSD fork at the pinned commit, from ``../shared/fixtures/`` (a shallow bare
+    repository; see the README beside it), unpacked once under the cache. Missing: a failure."""
+    if not SSD_FIXTURE.is_file():
+        raise AssertionError(f"the Caffe-SSD source fixture is missing: {SSD_FIXTURE}")
+    CAFFE_CACHE.mkdir(parents=True, exist_ok=True)
+    repo = CAFFE_CACHE / f"fixture-ssd-{SSD_COMMIT[:12]}.git"
+    with open(CAFFE_CACHE / "repo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not repo.is_dir():
+            tmp = Path(tempfile.mkdtemp(prefix="fixture-ssd-", dir=CAFFE_CACHE))
+            sh(["tar", "-C", str(tmp), "-xzf", str(SSD_FIXTURE)])
+            (unpacked,) = tmp.glob("*.git")
+            got = sh(["git", "-C", str(unpacked), "rev-parse", f"{SSD_COMMIT}^{{commit}}"])
+            assert got.stdout.strip() == SSD_COMMIT
+            unpacked.rename(repo)
+            shutil.rmtree(tmp)
     return repo

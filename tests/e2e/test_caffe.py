@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from deploys.caffe import KEY_FILE, LOG_FILE, PTH_NAME
+from deploys.caffe import DEFAULTS, LOG_FILE, PTH_NAME, key_file
 from deploys.lib.caffe import REPO
 from tests.e2e import caffe_source, targets
 
@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.build]
 
 REMOTE_REPO = "/srv/dlrig-caffe.git"
 PREFIX = "/opt/dlrig/caffe"
+KEY_FILE = key_file(DEFAULTS)
 
 
 def _with_apt_cache(target) -> None:
@@ -99,6 +100,10 @@ def _converge_and_verify(target, converge, repo, commit, ssd: bool, cache: Path 
         "caffe_repo": f"file://{REMOTE_REPO}",
         "caffe_ref": commit,
         "caffe_prefix": PREFIX,
+        # The component alone: the distribution's interpreter and Boost (the assembled stack,
+        # tests/e2e/test_stack.py, builds dlrig's Boost and a venv first).
+        "pip_stack_venv": None,
+        "boost_source": "system",
     }
     if cache is not None:
         target.root.bind(str(cache), CACHE_IN_ROOT, read_only=False)
@@ -214,9 +219,11 @@ def test_caffe_cuda_build_with_debian_toolkit(debian_root, converge):
         "echo 'int main(){}' > /tmp/t.cu && cd /tmp && nvcc -ccbin=g++-12 -c t.cu", check=False
     )
     assert refused.returncode != 0 and "unsupported GNU version" in refused.stdout + refused.stderr
+    # The wheel's layout, where preflight's Cudnn fact finds it (as on hosted Colab).
+    site = "usr/local/lib/python3.11/dist-packages"
     with zipfile.ZipFile(_cudnn_wheel()) as wheel:
-        wheel.extractall(root.path / "opt/cudnn-wheel")
-    cudnn_dir = "/opt/cudnn-wheel/nvidia/cudnn"
+        wheel.extractall(root.path / site)
+    cudnn_dir = f"/{site}/nvidia/cudnn"
     repo, commit = caffe_source.ssd_mirror(), caffe_source.SSD_COMMIT
     if repo is None:
         repo, commit = caffe_source.standin_repo()
@@ -224,18 +231,19 @@ def test_caffe_cuda_build_with_debian_toolkit(debian_root, converge):
     data = {
         "caffe_repo": f"file://{REMOTE_REPO}",
         "caffe_ref": commit,
-        "caffe_cpu_only": False,
-        "caffe_cuda_dir": "/usr",
-        "caffe_cxx": "g++-11",
-        "caffe_cuda_arch": ["75"],
-        "caffe_cudnn": True,
-        "caffe_cudnn_dir": cudnn_dir,
+        "preflight_cuda_toolkit": "/usr",
+        "preflight_require_gpu": False,
+        "preflight_cuda_arch": ["7.5"],
+        "toolchain_gcc": 11,
+        "pip_stack_venv": None,
+        "boost_source": "system",
     }
     converge(debian_root, "deploys.caffe.caffe", data)
     host = debian_root.testinfra()
     config = host.file("/opt/dlrig/src/caffe/Makefile.config").content_string
     assert "CPU_ONLY" not in config and "USE_CUDNN := 1" in config
-    assert "CUSTOM_CXX := g++-11" in config
+    assert "CUSTOM_CXX := /usr/bin/g++-11" in config
+    assert f"{cudnn_dir}/include" in config
     assert "-gencode arch=compute_75,code=sm_75" in config
     libs = host.check_output("ldd /opt/dlrig/caffe/lib/libcaffe.so")
     # CUDA and cuDNN resolve (cuDNN through the ldconfig entry for the wheel's lib dir);

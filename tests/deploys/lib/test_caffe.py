@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from deploys import caffe as deploy
 from deploys.lib import caffe as lib
+from deploys.lib import caffe_scripts as scripts
 from deploys.lib.compat import HostFacts, Options, resolve
 from tests.deploys.lib.test_compat import compilers, debian12, driver, gpu, python, system, toolkit
 
@@ -207,7 +207,7 @@ def _patch(tmp_path: Path, name: str, path: str, old: str, new: str) -> Path:
 
 def _apply(src: Path, *patches: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["sh", "-c", deploy._APPLY_PATCHES, "apply", str(src), *map(str, patches)],
+        ["sh", "-c", scripts.APPLY_PATCHES, "apply", str(src), *map(str, patches)],
         capture_output=True,
         text=True,
     )

@@ -8,20 +8,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deploys.lib.pip_report import (
+    offered_versions,
+    parse_pip_list,
+    problems,
+    summary,
+    unavailable,
+)
 from deploys.lib.pip_stack import (
     HostPlan,
     StackError,
     check_packages,
     check_url,
     decide,
-    offered_versions,
-    parse_pip_list,
-    problems,
     render_pip_conf,
     resolve,
-    summary,
     torch_index,
-    unavailable,
 )
 
 CPU311 = HostPlan(cpu_only=True, cuda=None, python="3.11")
