@@ -21,6 +21,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
 from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.files import File
 
 from deploys import apt_packages, build_cache, ldconfig
 from deploys.lib import buildkey, data
@@ -166,6 +167,14 @@ def build_spec(
     }
 
 
+def installed_files(prefix: str, libraries: list[str]) -> list[str]:
+    """Files a complete install has: the version header and each non-Python library."""
+    libs = [
+        f"{prefix}/lib/libboost_{lib}.so" for lib in libraries if lib not in ("python", "numpy")
+    ]
+    return [f"{prefix}/include/boost/version.hpp", *libs]
+
+
 def system_packages(libraries: list[str]) -> list[str]:
     """Debian/Ubuntu ``-dev`` packages for the libraries (``libboost-<lib>-dev``)."""
     return [_SYSTEM_PACKAGE.get(lib, f"libboost-{lib.replace('_', '-')}-dev") for lib in libraries]
@@ -215,7 +224,11 @@ def build(
     key_file = f"{prefix}/{KEY_FILE}"
     state = host.get_fact(BuildKeyState, spec=spec, path=key_file)
     recorded, wanted = state["recorded"], state["expected"]
-    if wanted is not None and recorded and recorded.get("build_key") == wanted["build_key"]:
+    # The key proves the install only while the install is there: a damaged prefix is rebuilt.
+    missing = [p for p in installed_files(prefix, libraries) if not host.get_fact(File, path=p)]
+    if recorded and missing:
+        yield StringCommand("rm", "-f", QuoteString(key_file))
+    elif wanted is not None and recorded and recorded.get("build_key") == wanted["build_key"]:
         host.noop(f"Boost {version} is built in {prefix} (key {wanted['build_key'][:12]})")
         return
     yield StringCommand(

@@ -12,6 +12,7 @@ brings it back (restored from the build cache the first run published).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -62,17 +63,21 @@ def stack_root(debian_root, monkeypatch):
     return debian_root
 
 
-def test_server_profile_assembled_stack(stack_root, converge, tmp_path):
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory) -> Path:
+    """One build cache for this module's hosts: what the server run publishes, the next host
+    restores (as a fleet or the next Colab VM would)."""
+    return tmp_path_factory.mktemp("build-cache")
+
+
+def _prepare(target: targets.Target, cache: Path, results: Path) -> dict:
+    """Bind the source fixture, APT cache and build cache into the root; return the run's data."""
     assert any(WHEELS.glob("torch-*+cpu-cp311-*.whl")), f"no CPU torch wheel in {WHEELS}"
-    root = stack_root.root
-    _with_apt_cache(stack_root)
-    root.bind(str(caffe_source.ssd_fixture_repo()), REMOTE_REPO)
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    root.bind(str(cache), CACHE_IN_ROOT, read_only=False)
-    results = tmp_path / "results"
+    _with_apt_cache(target)
+    target.root.bind(str(caffe_source.ssd_fixture_repo()), REMOTE_REPO)
+    target.root.bind(str(cache), CACHE_IN_ROOT, read_only=False)
     archive = boost_source.source_archive()
-    data = {
+    return {
         **_data(),
         "boost_sha256": boost_source.sha256(archive),
         "caffe_repo": f"file://{REMOTE_REPO}",
@@ -81,6 +86,12 @@ def test_server_profile_assembled_stack(stack_root, converge, tmp_path):
         "speed_check_results_dir": str(results),
     }
 
+
+def test_server_profile_assembled_stack(stack_root, converge, tmp_path, shared_cache):
+    root = stack_root.root
+    results = tmp_path / "results"
+    data = _prepare(stack_root, shared_cache, results)
+    archive = boost_source.source_archive()
     with (
         targets.serve_directory(archive.parent) as base,
         targets.ssh_target(root, tmp_path) as server,
@@ -136,15 +147,41 @@ def test_server_profile_assembled_stack(stack_root, converge, tmp_path):
         assert verdict["figures"]["caffe"], verdict
         assert "FAILED" not in first.output
 
-        # A removed Caffe prefix comes back (restored from the cache this run published).
-        host.run_expect([0], f"rm -rf {CAFFE}")
+        # A damaged install comes back: the Caffe prefix removed, a Boost library deleted (the
+        # recorded keys alone would say "built"). Both are restored from the cache this run
+        # published; the same Boost key leaves Caffe's key as it was.
+        host.run_expect([0], f"rm -rf {CAFFE} {BOOST}/lib/libboost_filesystem.so*")
         again, _ = converge(server, "deploys/gpu_server.py", data)
-        assert any(
-            n.endswith("Build and install Caffe (when the build key changed)")
-            for n in again.changed
-        )
+        changed = " ".join(again.changed)
+        assert "Build Boost 1.88.0" in changed, changed
+        assert "Build and install Caffe (when the build key changed)" in changed, changed
+        assert host.file(f"{BOOST}/lib/libboost_filesystem.so").exists
         assert host.file(f"{CAFFE}/lib/libcaffe.so").exists
-        assert (
-            host.check_output(f"cd / && {VENV}/bin/python -c 'import caffe; print(caffe.__name__)'")
-            == "caffe"
+        again_key = json.loads(host.file(f"{CAFFE}/.dlrig-build-key.json").content_string)
+        assert again_key["key"] == caffe_key["key"]
+        imported = host.check_output(
+            f"cd / && {VENV}/bin/python -c 'import caffe; print(caffe.__name__)'"
         )
+        assert imported == "caffe"
+
+
+def test_colab_profile_fresh_root_converges_in_one_run(
+    stack_root, converge, tmp_path, shared_cache
+):
+    """The colab entry deploy on a root as bare as a new VM: the first run converges (Boost and
+    Caffe restored from the cache the server run published, keyed on this host's own plan), the
+    second changes nothing: no Boost rebuild because NumPy arrived after it."""
+    results = tmp_path / "results"
+    data = _prepare(stack_root, shared_cache, results)
+    archive = boost_source.source_archive()
+    with targets.serve_directory(archive.parent) as base:
+        data["boost_url"] = f"{base}/{archive.name}"
+        first, _ = converge(stack_root, "deploys/colab.py", data)
+    changed = " ".join(first.changed)
+    assert "Build Boost 1.88.0" in changed and "Build and install Caffe" in changed
+    host = stack_root.testinfra()
+    assert (
+        host.check_output(f"cd / && {VENV}/bin/python -c 'import caffe, numpy, tensorflow'") == ""
+    )
+    (fetched,) = results.glob("*/verdict.json")
+    assert json.loads(fetched.read_text())["ok"] is True

@@ -83,3 +83,17 @@ def test_output_is_json_for_any_path(tmp_path: Path) -> None:
     assert str(odd) in env["site_packages"]
     assert env["python"] == sys.executable
     assert env["version"] == ".".join(str(n) for n in sys.version_info[:3])
+
+
+def test_a_venv_is_seen_through_to_its_base_interpreter():
+    # The tests run in .venv: pyinfra @local from such a venv finds its python3 first on PATH.
+    # The plan's base interpreter must be the one the venv was made from, not the venv.
+    assert sys.prefix != sys.base_prefix, "run the suite from its venv (./test.sh makes one)"
+    env = _probe({"numpy": ["numpy"]})
+    assert env["python"] == sys.executable
+    base = Path(env["base_executable"])
+    assert base.exists() and not base.resolve().is_relative_to(Path(sys.prefix).resolve())
+    plain = subprocess.run(
+        [str(base), "-c", _SCRIPT, "numpy=numpy"], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(plain.split(MARKER, 1)[1])["base_executable"] is None

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deploys.lib import compat, rules, versions
+from deploys.lib import rules, versions
 from deploys.lib.compat import CompatError, HostFacts, Options, Plan, resolve
 
 RULES = rules.load_rules()
@@ -548,3 +548,47 @@ def test_gcc_max_matches_installed_host_config(cuda_dir):
     text = headers[0].read_text()
     enforced = int(re.search(r"#if __GNUC__ > (\d+)", text).group(1))  # type: ignore[union-attr]
     assert rules.nvcc_gcc_range(RULES, version)[1] == enforced  # type: ignore[index]
+
+
+def test_interpreter_venv_and_target():
+    server = resolve(debian12(), Options())
+    assert (server.python.base, server.python.venv) == ("/usr/bin/python3", "/opt/dlrig/venv")
+    assert server.python.target == "/opt/dlrig/venv/bin/python" and server.python.system
+    # pyinfra @local run from a controller venv: the host's interpreter is the venv's base.
+    seen = {**python(), "python": "/home/me/dlrig/.venv/bin/python3"}
+    local = resolve(debian12(python=seen | {"base_executable": "/usr/bin/python3.11"}), Options())
+    assert local.python.base == "/usr/bin/python3.11"
+    assert local.python.target == "/opt/dlrig/venv/bin/python"
+    colab = resolve(debian12(colab={"hosted": True}), Options())
+    assert colab.python.venv is None and colab.python.target == "/usr/bin/python3"
+    assert not colab.python.system
+    own = resolve(debian12(), Options(venv=None))
+    assert own.python.target == "/usr/bin/python3" and own.python.system
+    assert resolve(debian12(), Options(venv="/srv/v/")).python.target == "/srv/v/bin/python"
+
+
+def test_boost_plan_follows_the_interpreter():
+    plan = resolve(debian12(python=python("3.13.1")), Options(boost_prefix="/opt/b/"))
+    assert (plan.boost.prefix, plan.boost.include, plan.boost.lib) == (
+        "/opt/b",
+        "/opt/b/include",
+        "/opt/b/lib",
+    )
+    assert plan.boost.python_lib == "boost_python313"
+    system = resolve(debian12(), Options(boost_source="system")).boost
+    assert system.prefix is None and system.include is None
+
+
+def test_bad_plan_keys_are_refused():
+    for data, key in (
+        ({"pip_stack_venv": "venv"}, "pip_stack_venv"),
+        ({"boost_source": "conda"}, "boost_source"),
+        ({"preflight_python": " "}, "preflight_python"),
+    ):
+        with pytest.raises(CompatError, match=key):
+            Options.from_data(data)
+    assert Options.from_data({"pip_stack_venv": None}).venv is None
+
+
+def test_no_interpreter_is_an_error_naming_the_key():
+    assert "preflight_python" in errors_of(debian12(python=None))
