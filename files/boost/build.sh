@@ -101,9 +101,13 @@ case "$("$cxx_path" --version | head -n1)" in
   *) toolset=gcc ;;
 esac
 pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# A venv's interpreter has no headers of its own: b2 would look under the venv's prefix. The
+# interpreter's sysconfig names its base's include and library dirs.
+pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+pylib=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
 cat >"$work/user-config.jam" <<EOF
 using $toolset : : $cxx_path ;
-using python : $pyver : $py ;
+using python : $pyver : $py : $pyinc : $pylib ;
 EOF
 cat "$work/user-config.jam"
 

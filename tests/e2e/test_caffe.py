@@ -1,10 +1,9 @@
-"""e2e: Caffe built from source on a Debian 12 root, CPU_ONLY; pycaffe forward pass; a second
-fresh root restores the published build from the shared build cache instead of compiling.
-
-Source: BVLC Caffe 1.0 from Debian's bullseye source package (the SSD fork's upstream; it has
-no SSD layers, so the forward pass uses a small conv net), or the real weiliu89/caffe fork
-when ``DLRIG_CAFFE_SSD_MIRROR`` names a local mirror (then the SSD-style net, whose
-DetectionOutput must give 1 x 1 x 10 x 7 detections).
+"""e2e: Caffe alone, from the real SSD fork (``../shared/fixtures/``), CPU_ONLY, with the
+distribution's Boost and Python; pycaffe's forward pass of a small SSD-style net (its
+DetectionOutput must give 1 x 1 x 10 x 7 detections); a second fresh root restores the
+published build from the build cache instead of compiling (matrix tier). The CUDA build against
+Debian 12's CUDA 11.8 runs with ``DLRIG_CAFFE_CUDA=1``. The default suite builds the same fork
+in the assembled stack (tests/e2e/test_stack.py).
 """
 
 from __future__ import annotations
@@ -125,12 +124,18 @@ def _converge_and_verify(target, converge, repo, commit, ssd: bool, cache: Path 
     return data, record
 
 
-def test_caffe_cpu_only_bvlc_standin_then_restored_from_cache(debian_root, converge, tmp_path):
-    """Host A builds Caffe and publishes it; fresh host B restores it: no source, no compiler."""
-    repo, commit = caffe_source.standin_repo()
+@pytest.mark.matrix
+def test_caffe_alone_ssd_fork_then_restored_without_source(debian_root, converge, tmp_path):
+    """The component alone (the distribution's Boost and Python), from the real fork: host A
+    builds it and publishes it; fresh host B, with the cache but without the source, restores it.
+
+    Matrix tier: the assembled stack (tests/e2e/test_stack.py) builds the same fork in the
+    default suite; this adds the boost_source: system path and a restore on a host that could
+    neither clone nor compile."""
+    repo, commit = caffe_source.ssd_fixture_repo(), caffe_source.SSD_COMMIT
     cache = tmp_path / "cache"
     cache.mkdir()
-    data, record = _converge_and_verify(debian_root, converge, repo, commit, False, cache)
+    data, record = _converge_and_verify(debian_root, converge, repo, commit, True, cache)
     (manifest_path,) = cache.glob("caffe/*/manifest.json")
     manifest = json.loads(manifest_path.read_text())
     assert manifest["build_key"] == record["key"]
@@ -150,16 +155,9 @@ def test_caffe_cpu_only_bvlc_standin_then_restored_from_cache(debian_root, conve
         assert f"Caffe restored from the build cache (key {record['key'][:12]})" in log_b
         assert "make -j" not in log_b, "host B ran make"
         assert not (root_b.path / "opt/dlrig/src/caffe").exists()
-        assert _verify(host_b, ssd=False)["key"] == record["key"]
+        assert _verify(host_b, ssd=True)["key"] == record["key"]
         files_a = _prefix_files(debian_root.root)
         assert files_a and _prefix_files(root_b) == files_a
-
-
-def test_caffe_cpu_only_ssd_fork(debian_root, converge):
-    mirror = caffe_source.ssd_mirror()
-    if mirror is None:
-        pytest.skip("DLRIG_CAFFE_SSD_MIRROR does not name a local weiliu89/caffe mirror")
-    _converge_and_verify(debian_root, converge, mirror, caffe_source.SSD_COMMIT, ssd=True)
 
 
 # --- CUDA mode: compile and link against Debian 12's CUDA 11.8 (no GPU needed) -------------
@@ -224,9 +222,7 @@ def test_caffe_cuda_build_with_debian_toolkit(debian_root, converge):
     with zipfile.ZipFile(_cudnn_wheel()) as wheel:
         wheel.extractall(root.path / site)
     cudnn_dir = f"/{site}/nvidia/cudnn"
-    repo, commit = caffe_source.ssd_mirror(), caffe_source.SSD_COMMIT
-    if repo is None:
-        repo, commit = caffe_source.standin_repo()
+    repo, commit = caffe_source.ssd_fixture_repo(), caffe_source.SSD_COMMIT
     root.bind(str(repo), REMOTE_REPO)
     data = {
         "caffe_repo": f"file://{REMOTE_REPO}",

@@ -12,12 +12,13 @@ brings it back (restored from the build cache the first run published).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from deploys.caffe import PATCH_REMOTE_DIR, PTH_NAME
-from deploys.lib.caffe import patch_files
+from deploys.lib.caffe import REPO, patch_files
 from tests.e2e import boost_source, caffe_source, targets
 from tests.e2e.test_caffe import CACHE_IN_ROOT, REMOTE_REPO, _with_apt_cache
 from tests.e2e.test_pip_stack import (
@@ -132,6 +133,16 @@ def test_server_profile_assembled_stack(stack_root, converge, tmp_path, shared_c
             f"cd / && {VENV}/bin/python -c 'import caffe; print(caffe.__file__)'"
         )
         assert where == f"{CAFFE}/python/caffe/__init__.py"
+
+        # The fork's own layers run: a small SSD-style net's DetectionOutput, in the venv.
+        for name in ("tiny-ssd.prototxt", "forward_check.py"):
+            shutil.copy(REPO / "files/caffe" / name, root.path / "tmp" / name)
+        out = host.check_output(
+            f"cd / && {VENV}/bin/python /tmp/forward_check.py /tmp/tiny-ssd.prototxt"
+        )
+        forward = json.loads(out.splitlines()[-1])
+        assert "DetectionOutput" in forward["layers"] and forward["finite"]
+        assert forward["outputs"] == {"detection_out": [1, 1, 10, 7]}
 
         # Caffe's key includes Boost's; both are recorded inside their prefixes.
         boost_key = json.loads(host.file(f"{BOOST}/.dlrig-build-key.json").content_string)
