@@ -117,10 +117,9 @@ def pick_compiler(
             "toolchain_allow_unsupported_compiler"
         )
 
-    cc, cxx = installed.get(major, (f"/usr/bin/gcc-{major}", f"/usr/bin/g++-{major}"))
+    cxx = installed[major][1] if major in installed else f"/usr/bin/g++-{major}"
     return CompilerPlan(
         gcc_major=major,
-        cc=cc,
         cxx=cxx,
         packages=[f"gcc-{major}", f"g++-{major}"],
         installed=major in installed,

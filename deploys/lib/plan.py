@@ -136,7 +136,6 @@ class CompilerPlan:
     """The host compiler: the GCC that builds Boost, Caffe and, as ``nvcc -ccbin``, CUDA code."""
 
     gcc_major: int
-    cc: str  # "/usr/bin/gcc-11"
     cxx: str  # "/usr/bin/g++-11"
     packages: list[str]  # ["gcc-11", "g++-11"]: what the toolchain deploy installs
     installed: bool  # both were present when preflight ran
