@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
@@ -13,18 +14,22 @@ from typing_extensions import override
 class SpeedCheckStateDict(TypedDict):
     stack: dict[str, Any]
     recorded: dict[str, Any] | None
+    verdict: dict[str, Any] | None
 
 
 class SpeedCheckState(FactBase[SpeedCheckStateDict | None]):
     """
-    Returns ``{stack, recorded}`` from the uploaded speed check script, or None before it exists.
+    Returns ``{stack, recorded, verdict}`` from the uploaded speed check script, or None before
+    it exists (or when it cannot tell, e.g. an older script that lacks an option).
 
     + python: the interpreter the check runs with
     + script: the uploaded ``speed_check.py``
     + verdict: the verdict JSON on the host
+    + options: the options the check runs with (``--expect``, ``--caffe-prefix``, …)
 
-    ``stack`` is what a verdict depends on now (framework versions, Caffe build, GPUs, script);
-    ``recorded`` is the stack of the last passed verdict (None when there is none).
+    ``stack`` is what a verdict depends on now (framework versions, Boost and Caffe build keys,
+    GPUs, script, options); ``recorded`` is the stack of the last passed verdict and ``verdict``
+    that verdict (both None when there is none).
 
     **Example:**
 
@@ -35,11 +40,14 @@ class SpeedCheckState(FactBase[SpeedCheckStateDict | None]):
             python="/opt/dlrig/venv/bin/python",
             script="/opt/dlrig/speed_check/speed_check.py",
             verdict="/var/lib/dlrig/speed_check/verdict.json",
+            options=["--expect", "caffe", "--caffe-prefix", "/opt/dlrig/caffe"],
         )
     """
 
     @override
-    def command(self, python: str, script: str, verdict: str) -> StringCommand:
+    def command(
+        self, python: str, script: str, verdict: str, options: Sequence[str] = ()
+    ) -> StringCommand:
         return StringCommand(
             "if command -v",
             QuoteString(python),
@@ -50,7 +58,8 @@ class SpeedCheckState(FactBase[SpeedCheckStateDict | None]):
             QuoteString(script),
             "--state --out",
             QuoteString(verdict),
-            "; fi",
+            *(QuoteString(o) for o in options),
+            "|| echo null; fi",
         )
 
     @override
@@ -62,4 +71,8 @@ class SpeedCheckState(FactBase[SpeedCheckStateDict | None]):
             parsed = json.loads(text.splitlines()[-1])
         except ValueError:
             raise FactProcessError(f"speed check state is not JSON: {text[-200:]!r}") from None
-        return SpeedCheckStateDict(stack=parsed["stack"], recorded=parsed.get("recorded"))
+        if not isinstance(parsed, dict) or "stack" not in parsed:
+            return None  # the script could not tell: the check runs
+        return SpeedCheckStateDict(
+            stack=parsed["stack"], recorded=parsed.get("recorded"), verdict=parsed.get("verdict")
+        )

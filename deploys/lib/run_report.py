@@ -7,9 +7,7 @@ after the fleet summary's failures, and never for ``--dry`` runs.
 from __future__ import annotations
 
 import atexit
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
 # Operations whose change means "built (or restored from the build cache) in this run".
@@ -20,14 +18,19 @@ BUILD_OPS = {
 
 
 def format_report(
-    host: str, plan: str | None, builds: dict[str, str], verdict: dict[str, Any] | None
+    host: str,
+    plan: str | None,
+    builds: dict[str, str],
+    verdict: dict[str, Any] | None,
+    measured: bool = True,
 ) -> str:
     """One host's report.
 
     + host: the host's name
     + plan: the preflight plan's summary (facts and choices), or None
     + builds: component → what happened (``built or restored from cache``, ``up to date``, …)
-    + verdict: the speed check's JSON verdict, or None
+    + verdict: this run's speed check verdict, or None (the check did not get to a verdict)
+    + measured: False when the stack was unchanged and the host's passed verdict for it stands
     """
     lines = [f"--> dlrig run report: {host}"]
     for line in (plan or "no plan (preflight did not run)").splitlines():
@@ -35,13 +38,15 @@ def format_report(
     for name, status in builds.items():
         lines.append(f"    {name}: {status}")
     if verdict is None:
-        lines.append("    speed check: no verdict on the controller")
+        lines.append("    speed check: no verdict in this run")
     else:
         versions = ", ".join(
             f"{k} {v}" for k, v in sorted((verdict.get("versions") or {}).items()) if v
         )
         lines.append(f"    frameworks: {versions or 'none'}")
         status = "ok" if verdict.get("ok") else "FAILED"
+        if not measured:
+            status += " (not rerun: the passed verdict for this unchanged stack)"
         lines.append(f"    speed check: {status}")
         for name, figure in sorted((verdict.get("figures") or {}).items()):
             parts = []
@@ -89,22 +94,19 @@ def install() -> None:
         if real_state.current_stage < StateStage.Execute:
             return
         from deploys.preflight import _PLANS
+        from deploys.speed_check import this_run_verdict
 
         for host in real_state.inventory.iter_activated_hosts():
             plan = _PLANS.get((id(real_state), host.name))
-            results = Path(host.data.get("speed_check_results_dir") or "results")
-            verdict_path = results / host.name.replace("/", "_") / "verdict.json"
-            verdict = None
-            if verdict_path.is_file():
-                try:
-                    verdict = json.loads(verdict_path.read_text())
-                except ValueError:
-                    verdict = None
+            # Only this run's verdict (fetched, or the host's passed one for an unchanged
+            # stack): never a file an earlier run left in the results directory.
+            entry = this_run_verdict(real_state, host.name)
             report = format_report(
                 host.name,
                 plan.summary() if plan else None,
                 _build_status(real_state, host),
-                verdict,
+                entry["verdict"] if entry else None,
+                entry["measured"] if entry else True,
             )
             sys.stderr.write(report)
         sys.stderr.flush()

@@ -42,6 +42,9 @@ def format_verdict(host: str, verdict: dict[str, Any]) -> str:
             f"{peak:.0%}" if peak is not None else "-",
         )
         lines.append("  " + " ".join(c.ljust(w) for c, (_, w) in zip(cells, _COLUMNS, strict=True)))
+    skipped = verdict.get("skipped") or []
+    if skipped:
+        lines.append(f"  skipped (not installed, not expected): {', '.join(skipped)}")
     for failure in verdict.get("failures") or []:
         lines.append(f"  ! {failure}")
     return "\n".join(lines)

@@ -32,4 +32,10 @@ def test_report_has_plan_builds_frameworks_and_figures():
 def test_report_without_plan_or_verdict_says_so():
     text = format_report("h", None, {}, None)
     assert "no plan (preflight did not run)" in text
-    assert "speed check: no verdict on the controller" in text
+    assert "speed check: no verdict in this run" in text
+
+
+def test_report_says_when_the_verdict_was_not_rerun():
+    passed = {**VERDICT, "ok": True, "failures": []}
+    text = format_report("h", PLAN, {}, passed, measured=False)
+    assert "    speed check: ok (not rerun: the passed verdict for this unchanged stack)" in text
