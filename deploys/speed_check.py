@@ -20,7 +20,6 @@ from facts.speed_check import SpeedCheckState
 PREFIX = "speed_check_"
 
 DEFAULTS: dict[str, Any] = {
-    "speed_check_python": None,
     "speed_check_min_speedup": 2.0,
     "speed_check_repeats": 5,
     "speed_check_gpu": "auto",
@@ -29,10 +28,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 DOCS: dict[str, str] = {
-    "speed_check_python": (
-        "Interpreter that runs the check; None = the pip stack's (pip_stack_venv's python when "
-        "a venv is set, else pip_stack_python, else python3)."
-    ),
     "speed_check_min_speedup": "Least GPU-over-CPU speedup a GPU host must reach, per framework.",
     "speed_check_repeats": "Timed repeats per measurement (after warm-up); the median counts.",
     "speed_check_gpu": (
@@ -61,9 +56,8 @@ def script_digest(directory: Path = SOURCE) -> str:
 
 
 def _python() -> str:
-    if host.data.speed_check_python:
-        return host.data.speed_check_python
-    from deploys.pip_stack import target_python  # resolves pip_stack_venv's "auto"
+    """The plan's interpreter: the one the stack, Boost.Python and pycaffe are for."""
+    from deploys.pip_stack import target_python
 
     return target_python()
 

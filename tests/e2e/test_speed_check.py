@@ -37,7 +37,7 @@ def test_expected_framework_missing_fails_the_host_after_the_fetch(
     stale = results / debian_root.name.replace("/", "_") / "verdict.json"
     stale.parent.mkdir(parents=True)
     stale.write_text(json.dumps({"ok": True, "failures": []}))
-    data = {"speed_check_python": "python3", "speed_check_results_dir": str(results)}
+    data = {"pip_stack_venv": None, "speed_check_results_dir": str(results)}
 
     run = run_pyinfra(debian_root, DEPLOY, data, args=['expect=["caffe"]'])
 
@@ -56,7 +56,7 @@ def test_gpu_expected_on_a_cpu_host_fails_with_the_reason(debian_root, run_pyinf
     _install_fake_caffe(debian_root)
     results = tmp_path / "r"
     data = {
-        "speed_check_python": "python3",
+        "pip_stack_venv": None,
         "speed_check_results_dir": str(results),
         "speed_check_gpu": "yes",
         "speed_check_repeats": 1,
@@ -82,7 +82,7 @@ def test_cpu_only_caffe_converges_and_its_verdict_stands(debian_root, converge, 
     _install_fake_caffe(debian_root)
     results = tmp_path / "r"
     data = {
-        "speed_check_python": "python3",
+        "pip_stack_venv": None,
         "speed_check_results_dir": str(results),
         "speed_check_repeats": 1,
     }
