@@ -54,6 +54,7 @@ def main() -> None:
         "boost_url": "",
         "boost_sha256": boost_source.sha256(archive),
         "boost_libraries": args.libraries.split(","),
+        "pip_stack_venv": None,  # Boost alone: Boost.Python for the distribution's python3
     }
     apt_cache = boost_source.BOOST_CACHE / "apt-archives"
     apt_cache.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,7 @@ def _boost(libraries: str, cache: Path, workdir: Path) -> tuple[tuple, tuple]:
             "boost_sha256": boost_source.sha256(archive),
             "boost_libraries": libraries.split(","),
             "build_cache_dir": CACHE_IN_ROOT,
+            "pip_stack_venv": None,  # Boost alone: Boost.Python for the distribution's python3
         }
         with targets.fresh_root() as root_a, targets.fresh_root() as root_b:
             host_a, host_b = _host(root_a, cache), _host(root_b, cache)
@@ -74,11 +75,14 @@ def _boost(libraries: str, cache: Path, workdir: Path) -> tuple[tuple, tuple]:
 
 
 def _caffe(cache: Path, workdir: Path) -> tuple[tuple, tuple]:
-    repo, commit = caffe_source.standin_repo()
+    repo, commit = caffe_source.ssd_fixture_repo(), caffe_source.SSD_COMMIT
     data = {
         "caffe_repo": f"file://{REMOTE_REPO}",
         "caffe_ref": commit,
         "build_cache_dir": CACHE_IN_ROOT,
+        # Caffe alone: the distribution's Boost and Python.
+        "boost_source": "system",
+        "pip_stack_venv": None,
     }
     with targets.fresh_root() as root_a, targets.fresh_root() as root_b:
         hosts = []

@@ -48,23 +48,28 @@ def _make_phases(log: str) -> list[tuple[str, float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ssd", action="store_true", help="build the real fork (mirror)")
+    parser.add_argument(
+        "--standin", action="store_true", help="build BVLC Caffe 1.0 (Debian's) instead"
+    )
     args = parser.parse_args()
-    if args.ssd:
-        repo = caffe_source.ssd_mirror()
-        if repo is None:
-            print("DLRIG_CAFFE_SSD_MIRROR does not name a weiliu89/caffe mirror", file=sys.stderr)
-            return 2
-        commit, source = caffe_source.SSD_COMMIT, "weiliu89/caffe ssd"
-    else:
+    if args.standin:
         repo, commit = caffe_source.standin_repo()
         source = "BVLC Caffe 1.0 (Debian stand-in)"
+    else:
+        repo, commit = caffe_source.ssd_fixture_repo(), caffe_source.SSD_COMMIT
+        source = "weiliu89/caffe ssd (../shared/fixtures)"
     rows = []
     with targets.fresh_root() as root:
         target = targets.chroot_target(root)
         _with_apt_cache(target)
         root.bind(str(repo), REMOTE_REPO)
-        data = {"caffe_repo": f"file://{REMOTE_REPO}", "caffe_ref": commit}
+        # Caffe alone: the distribution's Boost and Python (the profile builds dlrig's first).
+        data = {
+            "caffe_repo": f"file://{REMOTE_REPO}",
+            "caffe_ref": commit,
+            "boost_source": "system",
+            "pip_stack_venv": None,
+        }
         work = Path(tempfile.mkdtemp(prefix="dlrig-bench-caffe-"))
         for label in ("first run (cold)", "second run (no-op)"):
             t0, c0 = time.monotonic(), _cpu()

@@ -293,7 +293,8 @@ def boost() -> list[OperationMeta]:
         raise DeployError(f"boost_jobs {d.boost_jobs!r} must be 0 (CPU count) or more")
     python = plan.python
     assert python is not None  # preflight fails without an interpreter
-    packages = list(d.boost_build_packages)
+    # The plan's compiler too (the toolchain deploy installs it as well; Boost alone needs it).
+    packages = [*d.boost_build_packages, *plan.compiler.packages]
     if "python" in libraries and python.system:
         packages.append("python3-dev")
     if packages:

@@ -338,7 +338,7 @@ def caffe() -> list[OperationMeta]:
     python = plan.python
     assert python is not None  # preflight fails without an interpreter
     apt_python = python.system and python.venv is None
-    packages = lib.apt_packages(d["caffe_blas"], apt_python)
+    packages = [*lib.apt_packages(d["caffe_blas"], apt_python), *plan.compiler.packages]
     if plan.boost.source == "system":
         libraries = host.data.get("boost_libraries") or boost.DEFAULTS["boost_libraries"]
         packages += boost.system_packages(boost.check_libraries(libraries))

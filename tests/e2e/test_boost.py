@@ -48,7 +48,8 @@ def root(debian_root: targets.Target) -> targets.Target:
 
 def _data(archive: tuple[str, str], **extra) -> dict:
     url, digest = archive
-    return {"boost_url": url, "boost_sha256": digest, **extra}
+    # Boost alone: Boost.Python for the distribution's python3 (no venv; the profile makes one).
+    return {"boost_url": url, "boost_sha256": digest, "pip_stack_venv": None, **extra}
 
 
 def _exists(target: targets.Target, path: str) -> bool:
@@ -175,7 +176,11 @@ def test_boost_killed_mid_build_then_converges_and_is_usable(
 
 
 def test_system_boost_installs_distro_packages(root, converge):
-    data = {"boost_source": "system", "boost_libraries": ["filesystem", "system"]}
+    data = {
+        "boost_source": "system",
+        "boost_libraries": ["filesystem", "system"],
+        "pip_stack_venv": None,
+    }
     converge(root, DEPLOY, data)
     packages = root.root.packages()
     for pkg in ("libboost-filesystem-dev", "libboost-system-dev"):

@@ -61,6 +61,7 @@ def _data(archive) -> dict:
         "boost_libraries": ["system"],
         "build_cache_dir": CACHE_IN_ROOT,
         "build_cache_shared": True,
+        "pip_stack_venv": None,
     }
 
 
