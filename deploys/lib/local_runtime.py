@@ -17,6 +17,10 @@ Versions (read from the extension's 0.0.8 wheel, checked by the e2e test):
   setuptools the import fails with ``No module named 'distutils'``. Tested with 84.2.1.
 - the token comes from ``JUPYTER_TOKEN_FILE`` (notebook >= 6.1), read verbatim, so the token
   file holds no trailing newline and the launcher refuses to start on a short or empty one.
+
+The stack kernel (a kernelspec named ``python3`` running the stack's interpreter, first on the
+launcher's ``JUPYTER_PATH``): ``deploys/lib/local_runtime_kernel.py``; its name and directory
+are part of the layout here.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ BIND_ADDRESS = "127.0.0.1"
 UNIT_NAME = "dlrig-local-runtime.service"
 SUPERVISORS = ("auto", "systemd", "process")
 MIN_TOKEN_CHARS = 32
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# The stack kernel's name: the one Colab notebooks ask for (deploys/lib/local_runtime_kernel.py).
+KERNEL_NAME = "python3"
 
 _USER = re.compile(r"^[a-z_][a-z0-9_-]*\$?$")
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],<>=!~ ]*$")
@@ -58,6 +66,15 @@ class Layout:
     @property
     def install_key(self) -> str:
         return f"{self.venv}/.dlrig-install-key"
+
+    @property
+    def jupyter_path(self) -> str:
+        """The launcher's ``JUPYTER_PATH``: holds the stack kernel's spec."""
+        return f"{self.lib_dir}/jupyter"
+
+    @property
+    def kernel_spec(self) -> str:
+        return f"{self.jupyter_path}/kernels/{KERNEL_NAME}/kernel.json"
 
     @property
     def launcher(self) -> str:
@@ -109,6 +126,11 @@ def check(values: dict) -> list[str]:
         or not all(isinstance(p, str) and _PACKAGE.match(p) for p in packages)
     ):
         errors.append(f"local_runtime_packages must be a non-empty list of pip specs: {packages!r}")
+    if not isinstance(values["local_runtime_stack_kernel"], bool):
+        errors.append(
+            f"local_runtime_stack_kernel must be True or False, got "
+            f"{values['local_runtime_stack_kernel']!r}"
+        )
     cert = values["local_runtime_pip_cert"]
     if not isinstance(cert, str) or not (cert in ("auto", "") or cert.startswith("/")):
         errors.append(
@@ -126,9 +148,11 @@ def install_key(packages: list[str], python: str, system_site_packages: bool, ce
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def render_config(port: int, notebook_dir: str, allow_root: bool) -> str:
-    """The classic notebook server's JSON config. It holds no secret: the token is a file."""
-    config = {
+def render_config(port: int, notebook_dir: str, allow_root: bool, stack_kernel: bool) -> str:
+    """The classic notebook server's JSON config. It holds no secret: the token is a file.
+
+    With ``stack_kernel`` the default kernel is named explicitly: the stack kernel's name."""
+    config: dict[str, dict[str, object]] = {
         "NotebookApp": {
             "ip": BIND_ADDRESS,
             "port": port,
@@ -141,6 +165,8 @@ def render_config(port: int, notebook_dir: str, allow_root: bool) -> str:
             "nbserver_extensions": {"jupyter_http_over_ws": True},
         }
     }
+    if stack_kernel:
+        config["MappingKernelManager"] = {"default_kernel_name": KERNEL_NAME}
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
@@ -151,17 +177,27 @@ def hashed_files(layout: Layout, supervisor: str) -> list[str]:
 
 
 def render_launcher(
-    layout: Layout, port: int, home: str, notebook_dir: str, supervisor: str
+    layout: Layout,
+    port: int,
+    home: str,
+    notebook_dir: str,
+    supervisor: str,
+    stack_kernel: bool = False,
 ) -> str:
     """The script that starts Jupyter (as the runtime's user); ``--hash`` prints the config hash.
 
     Before it execs Jupyter it records the hash of the files it starts from in
     ``instance.hash``: the deploy compares that with the files' hash now to know whether the
     running instance is current. The token is never printed; the connection URL goes to a
-    0600 file.
+    0600 file. With ``stack_kernel``, ``JUPYTER_PATH`` is the stack kernel's directory (found
+    before the venv's own ``python3`` kernel); without, it is unset.
     """
     q = shlex.quote
     files = " ".join(q(f) for f in hashed_files(layout, supervisor))
+    if stack_kernel:
+        jupyter_path = f"export JUPYTER_PATH={q(layout.jupyter_path)}\nunset JUPYTER_TOKEN"
+    else:
+        jupyter_path = "unset JUPYTER_TOKEN JUPYTER_PATH"
     return f"""#!/bin/sh
 # Managed by dlrig (deploys/local_runtime.py): starts the Colab local runtime.
 set -eu
@@ -188,12 +224,12 @@ printf 'http://{BIND_ADDRESS}:%s/?token=%s\\n' {port} "$token" > {q(layout.conne
 unset token
 mkdir -p {q(layout.state_dir + "/jupyter/data")} {q(layout.state_dir + "/jupyter/runtime")}
 export HOME={q(home)}
-export PATH={q(layout.venv + "/bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH={q(layout.venv + "/bin")}:{SYSTEM_PATH}
 export JUPYTER_CONFIG_DIR={q(layout.config_dir)}
 export JUPYTER_DATA_DIR={q(layout.state_dir + "/jupyter/data")}
 export JUPYTER_RUNTIME_DIR={q(layout.state_dir + "/jupyter/runtime")}
 export JUPYTER_TOKEN_FILE="$token_file"
-unset JUPYTER_TOKEN JUPYTER_PATH
+{jupyter_path}
 cd {q(notebook_dir)}
 echo "dlrig: starting the Colab local runtime on {BIND_ADDRESS}:{port}"
 exec {q(layout.venv + "/bin/jupyter")} notebook

@@ -1,12 +1,14 @@
 """The facts report: one readable table per host, from the results of dlrig's facts.
 
-Pure formatting, no pyinfra state: ``deploys/report.py`` gathers the facts and prints
-``format_report(host_name, facts)``.
+Pure formatting, no pyinfra state: ``deploys/report.py`` gathers the facts (dlrig's own from
+``facts/``, what dlrig left on the host from ``facts.report.ReportState``) and prints
+``format_report(host_name, facts)``; ``deploys/lib/report_cli.py`` then ends a report-only run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 # Directories whose free space the report shows.
@@ -100,19 +102,77 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
 
 
-def _python_rows(env: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+def _python_rows(env: Mapping[str, Any] | None, interpreter: str | None) -> list[tuple[str, str]]:
     if not env:
-        return [("Python", "none")]
+        if interpreter:
+            return [("Python", f"{interpreter} does not exist yet (the pip stack makes it)")]
+        return [("Python", "unknown: the plan did not resolve (see Plan)")]
     packages = env.get("packages") or {}
     installed = [f"{k} {packages[k]}" for k in FRAMEWORKS if packages.get(k)]
+    base = f" (venv of {env['base_executable']})" if env.get("base_executable") else ""
     rows = [
-        ("Python", f"{env.get('version')} {env.get('python')}"),
+        ("Python", f"{env.get('version')} {env.get('python')}{base}"),
         ("Frameworks", ", ".join(installed) if installed else "none"),
     ]
     tf = env.get("tf_build")
     if tf:
         cuda = tf.get("cuda_version") or "none (CPU build)"
         rows.append(("TF built for", f"CUDA {cuda}, cuDNN {tf.get('cudnn_version') or '-'}"))
+    return rows
+
+
+def _plan_rows(error: str | None) -> list[tuple[str, str]]:
+    if not error:
+        return []
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    return [("Plan" if i == 0 else "", line) for i, line in enumerate(lines)]
+
+
+def _caffe_rows(caffe: Mapping[str, Any] | None, interpreter: str | None) -> list[tuple[str, str]]:
+    if not caffe:
+        return [("Caffe", "unknown")]
+    if not (caffe.get("package") or caffe.get("key") or caffe.get("pth")):
+        return [("Caffe", "none")]
+    prefix = caffe.get("prefix") or "?"
+    key = caffe.get("key")
+    if key:
+        inputs = key.get("inputs") or {}
+        cuda = f"CUDA {inputs['cuda']}" if inputs.get("cuda") else "CPU only"
+        commit = f"commit {str(inputs['commit'])[:10]}, " if inputs.get("commit") else ""
+        build = f"build {str(key.get('build_key') or '?')[:12]} ({commit}{cuda})"
+    else:
+        build = "no build key: unfinished build"
+    python = interpreter or "the plan's interpreter"
+    if not caffe.get("package"):
+        use = f"no pycaffe in {prefix}/python"
+    elif caffe.get("pth"):
+        use = f"import caffe works in {python}"
+    else:
+        use = f"NOT importable in {python}: no .pth names {prefix}/python"
+    return [("Caffe", f"{prefix}, {build}"), ("", use)]
+
+
+def _when(mtime: int) -> str:
+    return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _speed_rows(state: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    if not state:
+        return [("Speed check", "not run yet")]
+    when = _when(state.get("mtime") or 0)
+    verdict = state.get("verdict")
+    if verdict is None:
+        return [("Speed check", f"FAILED: unreadable verdict {state.get('path')} ({when})")]
+    figures = verdict.get("figures") or {}
+    speedups = [
+        f"{name} {figure['speedup']:.1f}x"
+        for name, figure in sorted(figures.items())
+        if isinstance(figure, dict) and isinstance(figure.get("speedup"), int | float)
+    ]
+    measured = ", ".join(speedups) or ", ".join(sorted(figures)) or "nothing measured"
+    status = "OK" if verdict.get("ok") is True else "FAILED"
+    rows = [("Speed check", f"{status}, {when}: {measured}")]
+    rows += [("", f"! {failure}") for failure in verdict.get("failures") or []]
     return rows
 
 
@@ -124,6 +184,7 @@ def report_rows(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
     else:
         colab_text = "no"
     cudnn = facts.get("cudnn")
+    state = facts.get("state") or {}
     return [
         *_system_rows(facts.get("system")),
         ("Colab", colab_text),
@@ -132,7 +193,10 @@ def report_rows(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
         *_cuda_rows(facts.get("cuda")),
         ("cuDNN", f"{cudnn['version']} ({cudnn['where']})" if cudnn else "none"),
         *_compiler_rows(facts.get("compilers")),
-        *_python_rows(facts.get("python")),
+        *_plan_rows(facts.get("plan_error")),
+        *_python_rows(facts.get("python"), facts.get("interpreter")),
+        *_caffe_rows(state.get("caffe"), facts.get("interpreter")),
+        *_speed_rows(state.get("speed_check")),
     ]
 
 
@@ -140,8 +204,11 @@ def format_report(host_name: str, facts: Mapping[str, Any]) -> str:
     """Render one host's facts as a two-column text table with a title line.
 
     + host_name: the inventory name, shown in the title
-    + facts: ``{"system", "colab", "gpus", "driver", "cuda", "cudnn", "compilers", "python"}``,
-      each the result of the matching fact (missing keys render as unknown/none)
+    + facts: ``{"system", "colab", "gpus", "driver", "cuda", "cudnn", "compilers", "python",
+      "interpreter", "plan_error", "state"}``: the results of the matching facts (``python``:
+      ``PythonEnv`` of the plan's interpreter ``interpreter``; ``state``:
+      ``facts.report.ReportState``), and ``plan_error``, why the plan did not resolve; missing
+      keys render as unknown/none
     """
     rows = report_rows(facts)
     left = max(len(label) for label, _ in rows)

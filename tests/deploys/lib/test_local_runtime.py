@@ -71,11 +71,13 @@ def _install(tmp: Path, port: int, token: str = "a" * 48) -> lr.Layout:
     return layout
 
 
-def _configure(layout: lr.Layout, port: int) -> None:
-    Path(layout.config).write_text(lr.render_config(port, layout.state_dir, True))
+def _configure(layout: lr.Layout, port: int, stack_kernel: bool = False) -> None:
+    Path(layout.config).write_text(lr.render_config(port, layout.state_dir, True, stack_kernel))
     launcher = Path(layout.launcher)
     launcher.write_text(
-        lr.render_launcher(layout, port, layout.state_dir, layout.state_dir, "process")
+        lr.render_launcher(
+            layout, port, layout.state_dir, layout.state_dir, "process", stack_kernel
+        )
     )
     launcher.chmod(0o755)
 
@@ -109,6 +111,7 @@ def test_defaults_pass_the_checks():
         ("local_runtime_packages", []),
         ("local_runtime_packages", ["notebook; rm -rf /"]),
         ("local_runtime_pip_cert", "certs.pem"),
+        ("local_runtime_stack_kernel", "yes"),
     ],
 )
 def test_bad_values_name_their_key(key, value):
@@ -121,7 +124,7 @@ def test_every_key_is_documented():
 
 
 def test_config_allows_colab_on_loopback_and_holds_no_token():
-    config = json.loads(lr.render_config(9000, "/home/u", False))["NotebookApp"]
+    config = json.loads(lr.render_config(9000, "/home/u", False, False))["NotebookApp"]
     assert config["ip"] == "127.0.0.1"
     assert config["port"] == 9000 and config["port_retries"] == 0
     assert config["allow_origin"] == "https://colab.research.google.com"
@@ -129,6 +132,12 @@ def test_config_allows_colab_on_loopback_and_holds_no_token():
     assert config["nbserver_extensions"] == {"jupyter_http_over_ws": True}
     assert config["allow_root"] is False
     assert "token" not in config and "password" not in config
+
+
+def test_config_names_the_stack_kernel_as_default():
+    assert "MappingKernelManager" not in json.loads(lr.render_config(9000, "/", True, False))
+    config = json.loads(lr.render_config(9000, "/", True, True))
+    assert config["MappingKernelManager"] == {"default_kernel_name": "python3"}
 
 
 def test_install_key_follows_every_input():
@@ -144,6 +153,7 @@ def test_rendered_scripts_are_valid_sh(tmp_path):
     layout = lr.Layout("/opt/dlrig/jupyter with space")
     scripts = [
         lr.render_launcher(layout, 8888, "/root", "/root", "process"),
+        lr.render_launcher(layout, 8888, "/root", "/root", "systemd", True),
         lr.render_supervisor(layout, "root"),
         lr.render_supervisor(layout, "alice"),
     ]
@@ -214,6 +224,7 @@ def test_process_supervision_start_restart_stop(tmp_path):
     assert "JUPYTER_TOKEN" not in seen["env"]
     assert seen["argv"][1:] == ["notebook"]
     assert "a" * 48 not in " ".join(seen["argv"])
+    assert "JUPYTER_PATH" not in seen["env"]
 
     # A changed config file makes the recorded hash stale.
     new_port = _free_port()
@@ -254,3 +265,17 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_launcher_puts_the_stack_kernel_first(tmp_path):
+    port = _free_port()
+    layout = _install(tmp_path, port)
+    _configure(layout, port, stack_kernel=True)
+    _sh(lr.start_script(layout, "process", port))
+    try:
+        seen = json.loads(Path(layout.state_dir, "jupyter/runtime/env.json").read_text())
+        assert seen["env"]["JUPYTER_PATH"] == layout.jupyter_path
+        assert "JUPYTER_TOKEN" not in seen["env"]
+        assert layout.kernel_spec == f"{layout.jupyter_path}/kernels/python3/kernel.json"
+    finally:
+        _sh(lr.stop_script(layout, "process"))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from deploys.lib.report import format_report, report_rows
 
-FIXTURES = Path(__file__).resolve().parents[2] / "facts"
+REPO = Path(__file__).resolve().parents[3]
+FIXTURES = REPO / "tests" / "facts"
 
 
 def _fact(name: str, case: str):
@@ -24,6 +25,7 @@ def _colab_gpu_host() -> dict:
         "cudnn": _fact("cuda.Cudnn", "cudnn_9_pip_wheel_colab"),
         "compilers": _fact("toolchain.HostCompilers", "ubuntu_alternatives"),
         "python": _fact("python.PythonEnv", "colab_gpu_runtime"),
+        "interpreter": "/usr/bin/python3",
     }
 
 
@@ -60,7 +62,9 @@ def test_bare_host_says_none() -> None:
     assert rows["NVIDIA driver"] == "none"
     assert rows["CUDA toolkits"] == "none"
     assert rows["cuDNN"] == "none"
-    assert rows["Python"] == "none"
+    assert rows["Python"] == "unknown: the plan did not resolve (see Plan)"
+    assert rows["Caffe"] == "unknown"
+    assert rows["Speed check"] == "not run yet"
     assert rows["Colab"] == "no"
     assert rows["System"] == "unknown"
 
@@ -77,3 +81,26 @@ def test_cpu_only_tensorflow() -> None:
     env = _fact("python.PythonEnv", "colab_gpu_runtime")
     env["tf_build"] = {"cuda_version": None, "cudnn_version": None}
     assert ("TF built for", "CUDA none (CPU build), cuDNN -") in report_rows({"python": env})
+
+
+def test_missing_interpreter_is_named_not_an_error() -> None:
+    rows = dict(report_rows({"interpreter": "/opt/dlrig/venv/bin/python"}))
+    assert rows["Python"] == (
+        "/opt/dlrig/venv/bin/python does not exist yet (the pip stack makes it)"
+    )
+    assert "Frameworks" not in rows
+
+
+def test_plan_error_lines_are_shown() -> None:
+    error = "preflight failed:\n  - driver 470 runs CUDA <= 11.4\n  - set cuda_version"
+    rows = report_rows({"plan_error": error})
+    assert ("Plan", "preflight failed:") in rows
+    assert ("", "- driver 470 runs CUDA <= 11.4") in rows
+    assert ("", "- set cuda_version") in rows
+
+
+def test_venv_shows_its_base_interpreter() -> None:
+    env = _fact("python.PythonEnv", "colab_gpu_runtime")
+    env.update(python="/opt/dlrig/venv/bin/python", base_executable="/usr/bin/python3.11")
+    rows = dict(report_rows({"python": env}))
+    assert rows["Python"].endswith("/opt/dlrig/venv/bin/python (venv of /usr/bin/python3.11)")
