@@ -78,6 +78,25 @@ def known_keys() -> dict[str, Any]:
     return dict(_known_keys())
 
 
+# Keys that are gone because the preflight plan resolves what they chose (README: "The plan").
+_INTERPRETER = "the plan's interpreter: set preflight_python / pip_stack_venv"
+REMOVED: dict[str, str] = {
+    "pip_stack_python": _INTERPRETER,
+    "boost_python": _INTERPRETER,
+    "caffe_python": _INTERPRETER,
+    "speed_check_python": _INTERPRETER,
+    "local_runtime_python": _INTERPRETER,
+    "datasets_python": _INTERPRETER,
+    "boost_cxx": "the plan's compiler: set toolchain_gcc",
+    "caffe_cxx": "the plan's compiler: set toolchain_gcc",
+    "caffe_cpu_only": "the plan's mode: set preflight_cpu_only",
+    "caffe_cuda_dir": "the plan's toolkit: set preflight_cuda_toolkit",
+    "caffe_cuda_arch": "the plan's arches: set preflight_cuda_arch",
+    "caffe_cudnn": "the plan's cuDNN (used when usable with the plan's CUDA)",
+    "caffe_cudnn_dir": "the plan's cuDNN root (found by the Cudnn fact)",
+}
+
+
 def _closest(key: str, candidates: list[str]) -> str | None:
     matches = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
     return matches[0] if matches else None
@@ -93,10 +112,14 @@ def unknown_keys(data: Mapping[str, Any]) -> list[str]:
     prefixes = tuple(all_defaults())
     errors = []
     for key in sorted(data):
-        if key in known or key.startswith(_PYINFRA_PREFIXES):
+        if key in REMOVED:
+            errors.append(f"data key {key!r} was removed: {REMOVED[key]}")
+            continue
+        ours = key.startswith(prefixes)  # local_runtime_* is dlrig's, local_* pyinfra's
+        if key in known or (key.startswith(_PYINFRA_PREFIXES) and not ours):
             continue
         near = _closest(key, list(known))
-        if key.startswith(prefixes) or near:
+        if ours or near:
             hint = f"; did you mean {near!r}?" if near else ""
             errors.append(f"unknown data key {key!r}{hint}")
     return errors

@@ -54,3 +54,19 @@ def test_check_lists_every_problem_at_once():
         check({"apt_sources_repo": [], "apt_sources_deb_src": "no"}, known_keys())
     assert "apt_sources_repo" in str(e.value)
     assert "apt_sources_deb_src' must be bool" in str(e.value)
+
+
+def test_removed_keys_say_what_replaced_them():
+    errors = unknown_keys({"caffe_python": "python3", "boost_cxx": "g++-11"})
+    assert errors == [
+        "data key 'boost_cxx' was removed: the plan's compiler: set toolchain_gcc",
+        "data key 'caffe_python' was removed: the plan's interpreter: set preflight_python / "
+        "pip_stack_venv",
+    ]
+
+
+def test_local_runtime_typos_are_caught_but_pyinfra_local_keys_pass():
+    assert unknown_keys({"local_runtime_prot": 8888}) == [
+        "unknown data key 'local_runtime_prot'; did you mean 'local_runtime_port'?"
+    ]
+    assert unknown_keys({"local_user": "x", "ssh_port": 22}) == []
