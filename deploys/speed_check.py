@@ -181,7 +181,7 @@ def _command(python_path: str, options: Sequence[str]) -> StringCommand:
         "--out",
         QuoteString(VERDICT),
         *(QuoteString(o) for o in options),
-        _success_exit_codes=[0, 1],
+        _success_exit_codes=[0, 3],
     )
 
 
@@ -225,7 +225,8 @@ def run_when_stale(
     The stack (framework versions, Boost and Caffe build keys, GPUs, the script, the options)
     is read on the host before the run; a passed verdict for the same stack means nothing to do,
     and that verdict is then this run's (copied to ``<results_dir>/<host>/verdict.json``). The
-    command passes on a failed verdict (exit 1) so that it is fetched; no verdict fails it.
+    command passes on a failed verdict (exit 3) so that it is fetched; no verdict (or a crash)
+    fails it.
     """
     state = host.get_fact(
         SpeedCheckState, python=python_path, script=SCRIPT, verdict=VERDICT, options=list(options)

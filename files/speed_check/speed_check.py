@@ -19,8 +19,8 @@ of killing the check.
 
 Writes a JSON verdict ``{ok, failures, figures, versions, expect, skipped, gpu_expected, gpus,
 stack, exit_code}`` whatever happens (a stale verdict is removed first), and exits 0 (verdict
-written, ok), 1 (verdict written, a check failed) or 2 (no verdict could be written, or bad
-arguments).
+written, ok), 3 (verdict written, a check failed) or 2 (no verdict could be written, or bad
+arguments); 1 is Python's own for an uncaught error, never a verdict.
 
     speed_check.py --out verdict.json [--min-speedup 2] [--gpu auto|yes|no] [--repeats 5]
         [--frameworks tensorflow,torch,caffe] [--expect caffe,...]

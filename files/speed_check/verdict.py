@@ -201,5 +201,6 @@ def verdict(
 
 
 def exit_code(ok: bool) -> int:
-    """0 when the verdict is ok, 1 when it failed (2, no verdict at all, is ``main``'s)."""
-    return 0 if ok else 1
+    """0 when the verdict is ok, 3 when it failed (2, no verdict at all, is ``main``'s; 1 is
+    Python's for an uncaught error, so a crash is never taken for a written verdict)."""
+    return 0 if ok else 3

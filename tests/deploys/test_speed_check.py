@@ -39,7 +39,7 @@ def test_run_command_passes_a_failed_verdict_but_not_a_missing_one():
     assert text.endswith("--expect caffe,torch")
     # Exit 1 (verdict written, ok: false) succeeds so that the verdict is fetched; exit 2 (no
     # verdict) still fails the operation.
-    assert command.connector_arguments["_success_exit_codes"] == [0, 1]
+    assert command.connector_arguments["_success_exit_codes"] == [0, 3]
 
 
 def test_state_fact_passes_the_options_and_tolerates_an_older_script():

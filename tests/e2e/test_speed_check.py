@@ -47,7 +47,7 @@ def test_expected_framework_missing_fails_the_host_after_the_fetch(
     assert f"speed check failed:\n  - {reason}" in run.output, run.output[-3000:]
     assert run.output.index("Fetch and print the verdict") < run.output.index(FAIL_STEP)
     verdict = _fetched(results)
-    assert verdict["ok"] is False and verdict["exit_code"] == 1
+    assert verdict["ok"] is False and verdict["exit_code"] == 3
     assert verdict["failures"] == [reason] and verdict["expect"] == ["caffe"]
     assert json.loads((debian_root.root.path / ON_HOST).read_text()) == verdict
 

@@ -84,7 +84,7 @@ def test_toolchain_gcc11_next_to_gcc12_and_cuda(debian_root, converge, run_pyinf
         compiler = plan["compiler"]
         lo, hi = compiler["nvcc_gcc_range"]
         assert compiler["nvcc_accepts"] and lo <= compiler["gcc_major"] <= hi
-        assert compiler["nvcc_flags"] == ["-ccbin", compiler["cxx"]]
+        assert compiler["nvcc_flags"] == []  # nothing beyond -ccbin <cxx> for a supported gcc
         assert plan["gencode"] == [
             "-gencode arch=compute_90,code=sm_90",
             "-gencode arch=compute_90,code=compute_90",
@@ -106,8 +106,11 @@ def test_toolchain_gcc11_next_to_gcc12_and_cuda(debian_root, converge, run_pyinf
     if plan is not None:
         # The compiler preflight picked (now installed) builds and links a kernel with nvcc.
         (root.path / "tmp/t.cu").write_text(KERNEL)
-        _nvcc(root, plan["compiler"]["nvcc_flags"], plan["nvcc_arch_flags"], "/tmp/t")
-        _nvcc(root, ["-ccbin", "/usr/bin/g++-11"], plan["nvcc_arch_flags"], "/tmp/t11")
+        # As Caffe's Makefile passes them: -ccbin=$(CUSTOM_CXX), NVCCFLAGS, CUDA_ARCH.
+        arch = [part for g in plan["gencode"] for part in g.split(" ", 1)]
+        ccbin = ["-ccbin", plan["compiler"]["cxx"], *plan["compiler"]["nvcc_flags"]]
+        _nvcc(root, ccbin, arch, "/tmp/t")
+        _nvcc(root, ["-ccbin", "/usr/bin/g++-11"], arch, "/tmp/t11")
 
     # Asked for: gcc-11 becomes what gcc and g++ run; again idempotent.
     converge(

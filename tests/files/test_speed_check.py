@@ -55,7 +55,7 @@ def test_cpu_only_caffe_gives_cpu_figures_and_never_calls_set_device(tmp_path):
 
     # A GPU expected: the CPU_ONLY build fails the check with the reason, it does not abort.
     code, verdict, output = run_script(tmp_path, *common, "--gpu", "yes", site=site)
-    assert code == 1, output
+    assert code == 3, output
     assert "caffe: does not see the GPU (CPU-only build or driver mismatch)" in verdict["failures"]
     assert not any("crashed" in f for f in verdict["failures"])
     assert "cpu_ms_per_image" in verdict["figures"]["caffe"]
@@ -87,7 +87,7 @@ def test_expected_caffe_that_fails_to_import_fails_and_unexpected_is_skipped(tmp
     common = ["--frameworks", "caffe", "--gpu", "no"]
 
     code, verdict, _ = run_script(tmp_path, *common, "--expect", "caffe", site=site)
-    assert code == 1 and verdict["ok"] is False and verdict["expect"] == ["caffe"]
+    assert code == 3 and verdict["ok"] is False and verdict["expect"] == ["caffe"]
     assert verdict["failures"] == [
         "caffe: import failed: ImportError: libcaffe.so.1.0.0: cannot open shared object file"
     ]
@@ -101,7 +101,7 @@ def test_expected_caffe_that_fails_to_import_fails_and_unexpected_is_skipped(tmp
 
 def test_expected_framework_that_is_not_installed_fails(tmp_path):
     code, verdict, _ = run_script(tmp_path, "--frameworks", "", "--expect", "caffe", "--gpu", "no")
-    assert code == 1
+    assert code == 3
     assert verdict["failures"] == [
         "caffe: import failed: ModuleNotFoundError: No module named 'caffe'"
     ]
@@ -111,7 +111,7 @@ def test_a_framework_that_aborts_is_a_failure_naming_the_signal(tmp_path):
     on_import = "import sys; sys.stderr.write('F0101 fatal in libcaffe\\n'); os.abort()"
     site = write_fake_caffe(tmp_path / "site", tmp_path / "caffe", on_import=on_import)
     code, verdict, output = run_script(tmp_path, "--frameworks", "caffe", "--gpu", "no", site=site)
-    assert code == 1, output
+    assert code == 3, output
     (failure,) = verdict["failures"]
     assert failure.startswith("caffe: crashed: killed by SIGABRT")
     assert "F0101 fatal in libcaffe" in failure
@@ -121,7 +121,7 @@ def test_a_gpu_build_that_aborts_on_the_gpu_keeps_its_cpu_figures(tmp_path):
     site = write_fake_caffe(tmp_path / "site", tmp_path / "caffe", cuda=True)
     args = ["--frameworks", "caffe", "--gpu", "yes", "--caffe-prefix", str(tmp_path / "caffe")]
     code, verdict, output = run_script(tmp_path, *args, site=site)
-    assert code == 1, output
+    assert code == 3, output
     caffe = verdict["figures"]["caffe"]
     assert caffe["gpu_build"] is True and "cpu_ms_per_image" in caffe
     assert "caffe: crashed: killed by SIGABRT: no output" in verdict["failures"]
@@ -129,8 +129,8 @@ def test_a_gpu_build_that_aborts_on_the_gpu_keeps_its_cpu_figures(tmp_path):
 
 def test_verdict_is_written_when_it_fails_and_exit_codes(tmp_path):
     code, verdict, _ = run_script(tmp_path, "--frameworks", "", "--gpu", "no")
-    # 1: a verdict was written and it failed (the deploy fetches it, then fails the host).
-    assert code == 1 and verdict["ok"] is False and verdict["exit_code"] == 1
+    # 3: a verdict was written and it failed (the deploy fetches it, then fails the host).
+    assert code == 3 and verdict["ok"] is False and verdict["exit_code"] == 3
     # 2: no verdict could be written at all (here: its directory is a file).
     (tmp_path / "file").write_text("")
     proc = subprocess.run(
@@ -149,6 +149,21 @@ def test_a_stale_verdict_is_removed_before_the_run(tmp_path, monkeypatch):
         raise RuntimeError("measuring broke")
 
     monkeypatch.setattr(sc, "measure", broken)
-    assert sc.main(["--out", str(out), "--gpu", "no"]) == 1
+    assert sc.main(["--out", str(out), "--gpu", "no"]) == 3
     verdict = json.loads(out.read_text())
     assert verdict["failures"] == ["speed check crashed: RuntimeError: measuring broke"]
+
+
+def test_a_crash_is_not_a_failed_verdict(tmp_path):
+    # A script that cannot run (here: a sibling module missing, as with a half-uploaded copy)
+    # exits with Python's 1, which the deploy's run step does not accept (it accepts 0 and 3).
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(SCRIPT, copy / SCRIPT.name)
+    proc = subprocess.run(
+        [sys.executable, str(copy / SCRIPT.name), "--out", str(tmp_path / "v.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and "ModuleNotFoundError" in proc.stderr
+    assert not (tmp_path / "v.json").exists()

@@ -64,7 +64,7 @@ def test_failed_framework_fails_with_its_reason_and_no_gpu_checks():
     ok, failures = vd.verdict(figures, errors, True, 2.0, ["Tesla T4"])
     assert not ok
     assert failures == ["caffe: crashed: killed by SIGABRT: F0101 common.cpp] Cannot use GPU"]
-    assert vd.exit_code(ok) == 1
+    assert vd.exit_code(ok) == 3
 
 
 def test_gpu_expected_without_a_gpu_says_so():
