@@ -21,12 +21,12 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import File
 
 from deploys import apt_packages, build_cache, ldconfig
 from deploys.lib import buildkey, data
 from deploys.preflight import plan_for
 from facts.buildkey import BuildKeyState
+from facts.installed import MissingPaths
 
 PREFIX = "boost_"
 
@@ -225,7 +225,7 @@ def build(
     state = host.get_fact(BuildKeyState, spec=spec, path=key_file)
     recorded, wanted = state["recorded"], state["expected"]
     # The key proves the install only while the install is there: a damaged prefix is rebuilt.
-    missing = [p for p in installed_files(prefix, libraries) if not host.get_fact(File, path=p)]
+    missing = host.get_fact(MissingPaths, paths=installed_files(prefix, libraries))
     if recorded and missing:
         yield StringCommand("rm", "-f", QuoteString(key_file))
     elif wanted is not None and recorded and recorded.get("build_key") == wanted["build_key"]:

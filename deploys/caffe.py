@@ -15,7 +15,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import DeployError, QuoteString, StringCommand, deploy, operation
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import File, FileContents
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, pip
 
 from deploys import apt_packages, boost, build_cache, ldconfig
@@ -24,6 +24,7 @@ from deploys.lib import caffe_scripts as scripts
 from deploys.lib import data
 from deploys.preflight import plan_for
 from facts.caffe import CaffeBuildInputs
+from facts.installed import MissingPaths
 
 PREFIX = "caffe_"
 
@@ -132,7 +133,7 @@ def _resolve(d: dict[str, Any]) -> tuple[lib.Settings, str, dict[str, Any], dict
 def _recorded_key(d: dict[str, Any]) -> str | None:
     """The recorded key, when the install it describes is complete (else None: rebuild)."""
     prefix = d["caffe_prefix"].rstrip("/")
-    if not all(host.get_fact(File, path=f"{prefix}/{f}") for f in INSTALLED_FILES):
+    if host.get_fact(MissingPaths, paths=[f"{prefix}/{f}" for f in INSTALLED_FILES]):
         return None
     lines = host.get_fact(FileContents, path=key_file(d))
     if not lines:

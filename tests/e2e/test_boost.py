@@ -75,9 +75,9 @@ BOOST_PYTHON_MODULE(hello) { boost::python::def("greet", greet); }
 def test_wrong_sha256_fails_before_extraction(root, run_pyinfra, boost_archive):
     url, _ = boost_archive
     wrong = "0" * 64
-    run = run_pyinfra(root, DEPLOY, {"boost_url": url, "boost_sha256": wrong})
+    run = run_pyinfra(root, DEPLOY, _data((url, wrong)))
     assert run.returncode != 0
-    assert f"sha256 mismatch for {url}: expected {wrong}" in run.output
+    assert f"sha256 mismatch for {url}: expected {wrong}" in run.output, run.output[-3000:]
     assert "boost_sha256" in run.output
     # Nothing was extracted, the bad download is gone, nothing installed, no key.
     assert not _exists(root, "/var/tmp/dlrig-boost-build")

@@ -70,7 +70,7 @@ def test_every_fact_has_fixtures() -> None:
     from pyinfra.api import FactBase
 
     dirs = {p.parent.name for p in CASES}
-    for module in ("gpu", "cuda", "toolchain", "python", "platform"):
+    for module in ("gpu", "cuda", "toolchain", "python", "platform", "installed"):
         mod = importlib.import_module(f"facts.{module}")
         for name, obj in vars(mod).items():
             ours = isinstance(obj, type) and obj.__module__ == mod.__name__
