@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "boost_libraries": ["system", "filesystem", "regex", "thread", "python"],
     "boost_prefix": "/opt/dlrig/boost",
     "boost_jobs": 0,
-    "boost_build_packages": ["curl", "ca-certificates", "bzip2"],
+    "boost_build_packages": ["g++", "curl", "ca-certificates", "bzip2"],
 }
 
 DOCS: dict[str, str] = {
@@ -77,9 +77,9 @@ DOCS: dict[str, str] = {
     ),
     "boost_jobs": "Parallel b2 jobs; 0: the host's CPU count (nproc).",
     "boost_build_packages": (
-        "APT packages installed before building (curl, bzip2); the plan's compiler comes from "
-        "the toolchain deploy, python3-dev is added when the plan's interpreter is the "
-        "distribution's."
+        "APT packages installed before building (g++: b2's engine bootstraps with it; curl, "
+        "bzip2); the plan's compiler and, for the distribution's interpreter, python3-dev are "
+        "added."
     ),
 }
 

@@ -260,6 +260,10 @@ def build(settings_data: dict[str, Any]):
         QuoteString(prefix),
         QuoteString(json.dumps(parts, sort_keys=True)),
     )
+    # The dynamic linker's cache: a restored or rebuilt prefix's libcaffe may be missing from it
+    # (an ldconfig run while the prefix was gone, e.g. Boost's, dropped it), and the ldconfig
+    # entry itself may not change.
+    yield StringCommand("ldconfig")
 
 
 @operation()
