@@ -91,16 +91,14 @@ def run(profile: str) -> None:
     run_report.install()
     entry.register_deploy_file(state.current_deploy_filename)
     after: list[OperationMeta] = []
-    for name in components(
+    ran = components(
         profile, host.data.get("profile_skip") or [], host.data.get("profile_add") or []
-    ):
+    )
+    for name in ran:
         function = getattr(importlib.import_module(f"deploys.{name}"), name)
         if name == "speed_check":
             from deploys.speed_check import expected_for_host
 
-            ran = components(
-                profile, host.data.get("profile_skip") or [], host.data.get("profile_add") or []
-            )
             function(after=after, expect=expected_for_host(ran))
             continue
         result = function()

@@ -27,27 +27,17 @@ COLAB_PREINSTALLED = {
     "notebook": {"6.5.7"},
 }
 
+COLAB_GPU = HostPlan(
+    cpu_only=False,
+    cuda="12.4",
+    python="3.12",
+    colab=True,
+    torch_index_url="https://download.pytorch.org/whl/cu124",
+)
+
 PROFILES = {
-    "colab-gpu": (
-        HostPlan(
-            cpu_only=False,
-            cuda="12.4",
-            python="3.12",
-            colab=True,
-            torch_index_url="https://download.pytorch.org/whl/cu124",
-        ),
-        {},
-    ),
-    "colab-gpu-preinstalled": (
-        HostPlan(
-            cpu_only=False,
-            cuda="12.4",
-            python="3.12",
-            colab=True,
-            torch_index_url="https://download.pytorch.org/whl/cu124",
-        ),
-        COLAB_PREINSTALLED,
-    ),
+    "colab-gpu": (COLAB_GPU, {}),
+    "colab-gpu-preinstalled": (COLAB_GPU, COLAB_PREINSTALLED),
     # Ubuntu 24.04 server, H100, driver 570 (CUDA 12.8), Python 3.12, nothing installed.
     "ubuntu2404-h100": (
         HostPlan(
